@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gust-faas/gust/internal/app"
+)
+
+// upSettings are the settings of `gust up`; each has one name everywhere:
+// flag --data-dir, env GUST_DATA_DIR.
+type upSettings struct {
+	dataDir    string
+	addr       string
+	auth       string
+	logLevel   string
+	syncAlways bool
+	retention  time.Duration
+	maxRecords int64
+	drain      time.Duration
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func defaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".gust/data"
+	}
+	return filepath.Join(home, ".gust", "data")
+}
+
+func parseUp(args []string, stderr io.Writer) (upSettings, error) {
+	var s upSettings
+	fs := flag.NewFlagSet("gust up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&s.dataDir, "data-dir", envOr("GUST_DATA_DIR", defaultDataDir()), "directory holding all state (env GUST_DATA_DIR)")
+	fs.StringVar(&s.addr, "addr", envOr("GUST_ADDR", "127.0.0.1:3233"), "address the API listens on (env GUST_ADDR)")
+	fs.StringVar(&s.auth, "auth", envOr("GUST_AUTH", ""), "UUID:KEY of the guest namespace; generated once and kept when empty (env GUST_AUTH)")
+	fs.StringVar(&s.logLevel, "log-level", envOr("GUST_LOG_LEVEL", "info"), "debug, info, warn or error (env GUST_LOG_LEVEL)")
+	sync, _ := strconv.ParseBool(envOr("GUST_SYNC_ALWAYS", "false"))
+	fs.BoolVar(&s.syncAlways, "sync-always", sync, "fsync every write: survives power loss, ~10x slower writes (env GUST_SYNC_ALWAYS)")
+	fs.DurationVar(&s.retention, "activation-retention", 7*24*time.Hour, "how long activation records are kept")
+	fs.Int64Var(&s.maxRecords, "activation-max-records", 1_000_000, "most activation records kept")
+	fs.DurationVar(&s.drain, "drain-timeout", 60*time.Second, "how long Ctrl-C waits for running activations")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: gust up [flags]\n\nStarts Gust on this machine: the REST API, an invoker and an embedded NATS server.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return s, errSilent
+		}
+		return s, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return s, usageError{fmt.Errorf("gust up takes no arguments, got %q", fs.Args())}
+	}
+	return s, nil
+}
+
+// usageError is a command-line mistake (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+func (e usageError) ExitCode() int { return 2 }
+
+func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, err := parseUp(args, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
+		return usageError{fmt.Errorf("bad --log-level %q: %w", s.logLevel, err)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	node, err := app.Start(ctx, app.Config{
+		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
+		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
+		DrainTimeout: s.drain, Build: version,
+	})
+	if err != nil {
+		return err
+	}
+	auth := node.Guest.Auth()
+	fmt.Fprintf(stdout, `Gust is up.
+  API host:   %s
+  namespace:  %s
+  auth:       %s
+  data:       %s
+
+Point a CLI at it:
+  gust property set --apihost %s --auth %s
+  wsk property set --apihost %s --auth %s
+
+Ctrl-C stops it (running activations finish first).
+`, node.URL(), app.DefaultNamespace, auth, s.dataDir, node.URL(), auth, node.URL(), auth)
+
+	select {
+	case <-ctx.Done():
+	case err := <-node.Serving():
+		log.Error("API server stopped", "err", err)
+	}
+	log.Info("shutting down: draining running activations")
+	sctx, cancel := context.WithTimeout(context.Background(), s.drain+10*time.Second)
+	defer cancel()
+	if err := node.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"

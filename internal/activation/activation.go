@@ -1,0 +1,228 @@
+// Package activation carries one invocation from an accepted request to a
+// recorded activation: it resolves the action, merges parameters, checks
+// payload limits, runs blocking invocations (waiting up to the caller's
+// limit) and queues non-blocking ones on the durable work queue.
+package activation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/invoker"
+	"github.com/gust-faas/gust/internal/store"
+)
+
+// Runner runs one job and returns its record. In all-in-one mode it is the
+// local invoker, called directly: a NATS hop to an invoker in the same
+// process would cost a third of the throughput (shared/reference/hotpath.md).
+type Runner interface {
+	Run(ctx context.Context, job *invoker.Job) *gust.Activation
+}
+
+// Records is where activation records go.
+type Records interface {
+	Put(act *gust.Activation, durable chan error) error
+}
+
+// Service invokes actions.
+type Service struct {
+	entities *store.Entities
+	keys     *store.Keys
+	records  Records
+	runner   Runner
+	queue    *Queue
+	limits   gust.SystemLimits
+	log      *slog.Logger
+
+	wg       sync.WaitGroup // background completions of blocking calls that outlived their wait
+	stopping chan struct{}
+}
+
+// Config wires a Service.
+type Config struct {
+	Entities *store.Entities
+	Keys     *store.Keys
+	Records  Records
+	Runner   Runner
+	Queue    *Queue
+	Limits   gust.SystemLimits
+	Logger   *slog.Logger
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
+		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{})}
+}
+
+// Request is one invocation.
+type Request struct {
+	Caller   *store.Identity
+	Path     gust.Path       // resolved (no "_")
+	Params   json.RawMessage // the request body: a JSON object, or empty
+	Blocking bool
+	Wait     time.Duration // longest wait for a blocking result
+	Received time.Time
+}
+
+// Outcome is what an invocation produced: a finished activation, or only its
+// id when it was queued or outlived the wait.
+type Outcome struct {
+	ActivationID string
+	Activation   *gust.Activation // nil when not finished
+}
+
+// Invoke runs or queues an invocation.
+func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
+	if req.Received.IsZero() {
+		req.Received = time.Now()
+	}
+	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, gust.NewActivationID(req.Received), req.Received)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !req.Blocking {
+		if err := s.queue.Enqueue(ctx, job, req.Params); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{ActivationID: job.ActivationID}, nil
+	}
+	return s.runBlocking(ctx, job, req.Wait), nil
+}
+
+// runBlocking runs job, waiting at most wait for its end. A run that
+// outlives the wait goes on and records its activation when it ends.
+func (s *Service) runBlocking(ctx context.Context, job *invoker.Job, wait time.Duration) Outcome {
+	done := make(chan *gust.Activation, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		// The activation belongs to the platform once accepted: a client
+		// that hangs up does not cancel it.
+		act := s.runner.Run(context.WithoutCancel(ctx), job)
+		if err := s.records.Put(act, nil); err != nil {
+			s.log.Error("activation record not stored", "activation", act.ActivationID, "err", err)
+		}
+		done <- act
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case act := <-done:
+		return Outcome{ActivationID: job.ActivationID, Activation: act}
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return Outcome{ActivationID: job.ActivationID}
+}
+
+// Wait blocks until background runs have ended or ctx is done.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// prepare resolves the action and builds the job.
+func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, body json.RawMessage, id string, received time.Time) (*invoker.Job, error) {
+	if p.Namespace != caller.Namespace {
+		return nil, gust.Forbidden(p.String())
+	}
+	rec, err := s.entities.GetType(p, store.TypeAction)
+	if err != nil {
+		return nil, err
+	}
+	a, err := rec.Action()
+	if err != nil {
+		return nil, err
+	}
+	if a.Exec.Kind == "sequence" {
+		return nil, gust.Errorf(gust.KindInvalid, "Sequences are not supported yet.")
+	}
+	params, err := MergeParams(a, body, s.limits.MaxPayloadSize)
+	if err != nil {
+		return nil, err
+	}
+	job := &invoker.Job{
+		ActivationID: id,
+		Namespace:    caller.Namespace,
+		Subject:      caller.Subject,
+		Action:       a,
+		Digest:       rec.Digest,
+		Params:       params,
+		Received:     received,
+		Code:         s.codeLoader(rec, a),
+	}
+	if a.Annotations.IsTrue("provide-api-key") {
+		job.APIKey = caller.Auth()
+	}
+	return job, nil
+}
+
+func (s *Service) codeLoader(rec *store.Record, a *gust.Action) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		exec := a.Exec
+		if rec.CodeRef != "" {
+			code, err := s.entities.LoadCode(ctx, rec.CodeRef)
+			if err != nil {
+				return nil, err
+			}
+			exec.Code = code
+		}
+		return exec.DecodeCode()
+	}
+}
+
+// MergeParams merges the action's parameters (those not marked init) under
+// the request body, refusing to override parameters of an action annotated
+// final, and enforces the payload limit.
+func MergeParams(a *gust.Action, body json.RawMessage, maxPayload int) (json.RawMessage, error) {
+	body = bytes.TrimSpace(body)
+	var req map[string]json.RawMessage
+	if len(body) > 0 {
+		if body[0] != '{' {
+			return nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nthe parameters must be a JSON object.")
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\n%v", err)
+		}
+	}
+	if len(a.Parameters) == 0 {
+		if len(body) == 0 {
+			return json.RawMessage("{}"), nil
+		}
+		return body, nil
+	}
+	merged := a.Parameters.Object(true)
+	final := a.Annotations.IsTrue("final")
+	for k, v := range req {
+		if _, bound := merged[k]; bound && final {
+			return nil, gust.Errorf(gust.KindInvalid, gust.MsgReservedParam)
+		}
+		merged[k] = v
+	}
+	out, err := json.Marshal(merged)
+	if err != nil {
+		return nil, fmt.Errorf("merge parameters: %w", err)
+	}
+	if maxPayload > 0 && len(out) > maxPayload {
+		return nil, gust.Errorf(gust.KindTooLarge, "Request larger than allowed: %d > %d bytes.", len(out), maxPayload)
+	}
+	return out, nil
+}

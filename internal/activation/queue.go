@@ -1,0 +1,203 @@
+package activation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/invoker"
+)
+
+const (
+	queueStream   = "INVOKE"
+	queueConsumer = "invokers"
+	// ackWait is how long a worker may hold a message without a sign of
+	// life; workers send progress every ackWait/3 while an action runs.
+	ackWait = 30 * time.Second
+)
+
+// Queue is the durable work queue of non-blocking invocations: the 202 is
+// sent only once JetStream has the message, and a worker acknowledges it
+// only after the activation record is stored, so accepted work survives a
+// crash of any one component.
+type Queue struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// queued is one message on the queue.
+type queued struct {
+	ActivationID string          `json:"activationId"`
+	Namespace    string          `json:"namespace"`
+	Path         string          `json:"path"` // fully qualified action name
+	Params       json.RawMessage `json:"params,omitempty"`
+	Received     int64           `json:"received"` // epoch ms
+}
+
+// OpenQueue creates or opens the work-queue stream.
+func OpenQueue(ctx context.Context, js jetstream.JetStream, replicas int) (*Queue, error) {
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        queueStream,
+		Description: "Gust non-blocking invocations",
+		Subjects:    []string{"invoke.>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invoke stream: %w", err)
+	}
+	return &Queue{js: js, stream: st}, nil
+}
+
+// Enqueue stores one invocation, deduplicated by activation id.
+func (q *Queue) Enqueue(ctx context.Context, job *invoker.Job, body json.RawMessage) error {
+	data, err := json.Marshal(queued{
+		ActivationID: job.ActivationID,
+		Namespace:    job.Namespace,
+		Path:         job.Action.Path().String(),
+		Params:       body,
+		Received:     job.Received.UnixMilli(),
+	})
+	if err != nil {
+		return fmt.Errorf("encode invocation: %w", err)
+	}
+	msg := &nats.Msg{Subject: "invoke." + job.ActivationID, Data: data}
+	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(job.ActivationID)); err != nil {
+		return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("enqueue invocation: %w", err))
+	}
+	return nil
+}
+
+// Lookup finds stored records, to recognise a redelivered invocation.
+type Lookup interface {
+	Get(ctx context.Context, ns, id string) (json.RawMessage, error)
+}
+
+// Work consumes the queue with up to workers activations at a time until
+// ctx ends; then it stops taking messages and waits for those in progress.
+func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
+	cons, err := s.queue.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       queueConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 1024,
+	})
+	if err != nil {
+		return fmt.Errorf("invoke consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(workers))
+	if err != nil {
+		return fmt.Errorf("consume invocations: %w", err)
+	}
+	go func() { <-ctx.Done(); it.Drain() }()
+	sem := make(chan struct{}, workers)
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				break
+			}
+			s.log.Warn("invocation queue", "err", err)
+			continue
+		}
+		sem <- struct{}{}
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-sem; s.wg.Done() }()
+			s.handle(context.WithoutCancel(ctx), lookup, msg)
+		}()
+	}
+	return nil
+}
+
+// handle runs one queued invocation and acknowledges it once its record is
+// stored. A message whose record already exists was run before a crash or
+// a lost ack: it is acknowledged without running again.
+func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) {
+	var q queued
+	if err := json.Unmarshal(msg.Data(), &q); err != nil {
+		s.log.Error("drop undecodable invocation", "err", err)
+		_ = msg.Term()
+		return
+	}
+	if _, err := lookup.Get(ctx, q.Namespace, q.ActivationID); err == nil {
+		_ = msg.Ack()
+		return
+	}
+	stop := keepAlive(msg)
+	defer stop()
+
+	received := time.UnixMilli(q.Received)
+	var act *gust.Activation
+	caller, ok := s.keys.ByNamespace(q.Namespace)
+	var job *invoker.Job
+	err := error(gust.ErrNotFound)
+	p, perr := gust.ParsePath(q.Path, q.Namespace)
+	if ok && perr == nil {
+		job, err = s.prepare(ctx, caller, p, q.Params, q.ActivationID, received)
+	}
+	if err != nil {
+		act = failedActivation(q, p, err)
+	} else {
+		act = s.runner.Run(ctx, job)
+	}
+	durable := make(chan error, 1)
+	if err := s.records.Put(act, durable); err != nil {
+		s.log.Error("queued activation not recorded; it will be redelivered", "activation", q.ActivationID, "err", err)
+		_ = msg.Nak()
+		return
+	}
+	if err := <-durable; err != nil {
+		_ = msg.Nak()
+		return
+	}
+	_ = msg.Ack()
+}
+
+// keepAlive tells the queue the message is still being worked on.
+func keepAlive(msg jetstream.Msg) (stop func()) {
+	t := time.NewTicker(ackWait / 3)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
+}
+
+// failedActivation records an invocation that could not start, e.g. because
+// its action was deleted after the invocation was accepted.
+func failedActivation(q queued, p gust.Path, err error) *gust.Activation {
+	now := time.Now().UnixMilli()
+	status := gust.StatusDeveloperError
+	if gust.KindOf(err) == gust.KindInternal || gust.KindOf(err) == gust.KindUnavailable {
+		status = gust.StatusInternalError
+	}
+	return &gust.Activation{
+		Namespace:    q.Namespace,
+		Name:         p.Name,
+		Subject:      q.Namespace,
+		ActivationID: q.ActivationID,
+		Start:        now,
+		End:          now,
+		Response:     gust.Response{StatusCode: status, Result: gust.ErrorResult(gust.MessageOf(err))},
+		Logs:         []string{},
+		Version:      "0.0.0",
+		Annotations:  gust.KeyValues{}.Set("path", p.Rel(true)).Set("waitTime", now-q.Received),
+	}
+}

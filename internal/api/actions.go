@@ -1,0 +1,421 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gust-faas/gust/internal/activation"
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/store"
+)
+
+// actionPut is the body of PUT .../actions/{name}; absent fields keep their
+// old value on update.
+type actionPut struct {
+	Exec           *execPut          `json:"exec"`
+	Parameters     *gust.KeyValues   `json:"parameters"`
+	Limits         *gust.LimitsPatch `json:"limits"`
+	Version        *string           `json:"version"`
+	Publish        *bool             `json:"publish"`
+	Annotations    *gust.KeyValues   `json:"annotations"`
+	DelAnnotations []string          `json:"delAnnotations"`
+}
+
+type execPut struct {
+	Kind       string   `json:"kind"`
+	Code       *string  `json:"code"`
+	Main       string   `json:"main"`
+	Image      string   `json:"image"`
+	Components []string `json:"components"`
+}
+
+// family returns the runtime family of a kind: "python" of "python:3".
+func family(kind string) string {
+	f, _, _ := strings.Cut(kind, ":")
+	return f
+}
+
+// resolveKind maps "family:default" (what clients send for a source file) to
+// the family's default kind and checks the kind is available here.
+func (s *Server) resolveKind(kind string) (string, error) {
+	kinds := s.cfg.Runtimes.Kinds()
+	sort.Strings(kinds)
+	if fam, ok := strings.CutSuffix(kind, ":default"); ok {
+		for _, k := range kinds {
+			if family(k) == fam {
+				return k, nil
+			}
+		}
+	}
+	for _, k := range kinds {
+		if k == kind {
+			return k, nil
+		}
+	}
+	return "", gust.Errorf(gust.KindInvalid, "The specified runtime '%s' is not supported by this platform. Valid values are: %s.", kind, strings.Join(kinds, ", "))
+}
+
+func (s *Server) putAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
+	ns, err := namespace(r, id)
+	if err != nil {
+		return err
+	}
+	p, err := entityPath(ns, r.PathValue("rest"))
+	if err != nil {
+		return err
+	}
+	overwrite, err := boolParam(r.URL.Query(), "overwrite", false)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r, s.cfg.Limits.MaxBodySize)
+	if err != nil {
+		return err
+	}
+	var in actionPut
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, &in); err != nil {
+			return err
+		}
+	}
+	if p.Package != "" {
+		// Packages arrive with the events issue; until then an action can
+		// only live in one that exists.
+		if _, err := s.cfg.Entities.GetType(gust.Path{Namespace: ns, Name: p.Package}, store.TypePackage); err != nil {
+			return gust.Errorf(gust.KindNotFound, "The package %q does not exist.", p.Package)
+		}
+	}
+	old, err := s.cfg.Entities.Get(p)
+	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+		return err
+	}
+	if old != nil {
+		if old.Type != store.TypeAction {
+			return gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
+		}
+		if !overwrite {
+			return gust.Errorf(gust.KindConflict, gust.MsgExists)
+		}
+	}
+	a, rec, err := s.buildAction(r, p, &in, old)
+	if err != nil {
+		return err
+	}
+	var rev uint64
+	if old != nil {
+		rev = old.Revision
+	}
+	if _, err := s.cfg.Entities.Put(r.Context(), p, rec, rev); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+// buildAction applies a PUT body to the old action (nil on create) and
+// returns the new action and its record. Code is validated and compiled
+// here, so a bad module fails the PUT rather than the first invoke.
+func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *store.Record) (*gust.Action, *store.Record, error) {
+	lim := s.cfg.Limits
+	var a gust.Action
+	rec := &store.Record{Type: store.TypeAction}
+	if old != nil {
+		cur, err := old.Action()
+		if err != nil {
+			return nil, nil, err
+		}
+		a = *cur
+		a.Parameters = append(gust.KeyValues(nil), cur.Parameters...)
+		a.Annotations = append(gust.KeyValues(nil), cur.Annotations...)
+		rec.Digest, rec.CodeRef = old.Digest, old.CodeRef
+		a.Version = gust.BumpVersion(cur.Version)
+	} else {
+		if in.Exec == nil {
+			return nil, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nexec undefined: an action needs 'exec' with 'kind' and 'code'.")
+		}
+		a.Limits = gust.DefaultActionLimits()
+		a.Version = "0.0.1"
+		a.Annotations = gust.KeyValues{}
+		a.Parameters = gust.KeyValues{}
+	}
+	a.Namespace, a.Name = p.EntityNamespace(), p.Name
+
+	if in.Exec != nil {
+		exec, code, err := s.buildExec(in.Exec)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.Exec = exec
+		rec.Digest = store.Digest(code)
+		if err := s.cfg.Runtimes.Prepare(r.Context(), &a, rec.Digest, code); err != nil {
+			return nil, nil, err
+		}
+		ref, err := s.cfg.Entities.StoreCode(r.Context(), exec.Code)
+		if err != nil {
+			return nil, nil, err
+		}
+		rec.CodeRef = ref
+	}
+	if in.Parameters != nil {
+		if err := in.Parameters.Validate("parameter"); err != nil {
+			return nil, nil, err
+		}
+		if n := in.Parameters.Size(); n > lim.MaxParameterSize {
+			return nil, nil, gust.Errorf(gust.KindTooLarge, "The parameters are larger than allowed: %d > %d bytes.", n, lim.MaxParameterSize)
+		}
+		a.Parameters = *in.Parameters
+	}
+	if in.Limits != nil {
+		a.Limits = in.Limits.Apply(a.Limits)
+	}
+	if err := a.Limits.Validate(lim); err != nil {
+		return nil, nil, err
+	}
+	if in.Version != nil {
+		if !gust.ValidVersion(*in.Version) {
+			return nil, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nversion %q is not a semantic version (major.minor.patch).", *in.Version)
+		}
+		a.Version = *in.Version
+	}
+	if in.Publish != nil {
+		a.Publish = *in.Publish
+	}
+	a.Annotations = a.Annotations.Delete(in.DelAnnotations...)
+	if in.Annotations != nil {
+		if err := in.Annotations.Validate("annotation"); err != nil {
+			return nil, nil, err
+		}
+		a.Annotations = a.Annotations.Merge(*in.Annotations)
+	}
+	if n := a.Annotations.Size(); n > lim.MaxParameterSize {
+		return nil, nil, gust.Errorf(gust.KindTooLarge, "The annotations are larger than allowed: %d > %d bytes.", n, lim.MaxParameterSize)
+	}
+	if old == nil {
+		if _, ok := a.Annotations.Get("provide-api-key"); !ok {
+			a.Annotations = a.Annotations.Set("provide-api-key", false)
+		}
+	}
+	a.Annotations = a.Annotations.Set("exec", a.Exec.Kind)
+	a.Updated = s.now().UnixMilli()
+
+	doc := a
+	if rec.CodeRef != "" {
+		doc.Exec.Code = "" // kept in the object store
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec.Doc, rec.Updated = raw, a.Updated
+	return &a, rec, nil
+}
+
+// buildExec validates an exec and returns it with its decoded code.
+func (s *Server) buildExec(in *execPut) (gust.Exec, []byte, error) {
+	if in.Kind == "" {
+		return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nexec.kind is missing.")
+	}
+	kind, err := s.resolveKind(in.Kind)
+	if err != nil {
+		return gust.Exec{}, nil, err
+	}
+	if in.Code == nil || strings.TrimSpace(*in.Code) == "" {
+		return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nexec.code is missing: the action has no code.")
+	}
+	if n := len(*in.Code); n > s.cfg.Limits.MaxCodeSize {
+		return gust.Exec{}, nil, gust.Errorf(gust.KindTooLarge, "The exec is larger than allowed: %d > %d bytes.", n, s.cfg.Limits.MaxCodeSize)
+	}
+	exec := gust.Exec{Kind: kind, Code: *in.Code, Binary: gust.LooksBase64(*in.Code), Main: in.Main}
+	if kind == "wasm" && !exec.Binary {
+		return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\na wasm action's code must be the module, base64-encoded.")
+	}
+	code, err := exec.DecodeCode()
+	if err != nil {
+		return gust.Exec{}, nil, err
+	}
+	return exec, code, nil
+}
+
+func (s *Server) getAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
+	ns, err := namespace(r, id)
+	if err != nil {
+		return err
+	}
+	rest := r.PathValue("rest")
+	if pkg, ok := strings.CutSuffix(rest, "/"); ok && !strings.Contains(pkg, "/") {
+		return s.listActionsIn(w, r, ns, pkg)
+	}
+	p, err := entityPath(ns, rest)
+	if err != nil {
+		return err
+	}
+	rec, err := s.cfg.Entities.GetType(p, store.TypeAction)
+	if err != nil {
+		return err
+	}
+	withCode, err := boolParam(r.URL.Query(), "code", true)
+	if err != nil {
+		return err
+	}
+	a, err := rec.Action()
+	if err != nil {
+		return err
+	}
+	out := *a
+	if !withCode {
+		out.Exec.Code = ""
+	} else if rec.CodeRef != "" {
+		code, err := s.cfg.Entities.LoadCode(r.Context(), rec.CodeRef)
+		if err != nil {
+			return err
+		}
+		out.Exec.Code = code
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
+	ns, err := namespace(r, id)
+	if err != nil {
+		return err
+	}
+	p, err := entityPath(ns, r.PathValue("rest"))
+	if err != nil {
+		return err
+	}
+	rec, err := s.cfg.Entities.GetType(p, store.TypeAction)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Entities.Delete(r.Context(), p, rec.Revision); err != nil {
+		return err
+	}
+	a, err := rec.Action()
+	if err != nil {
+		return err
+	}
+	out := *a
+	out.Exec.Code = ""
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// actionSummary is an entry of an action list.
+type actionSummary struct {
+	Namespace   string         `json:"namespace"`
+	Name        string         `json:"name"`
+	Version     string         `json:"version"`
+	Publish     bool           `json:"publish"`
+	Annotations gust.KeyValues `json:"annotations"`
+	Limits      gust.Limits    `json:"limits"`
+	Exec        struct {
+		Binary bool `json:"binary"`
+	} `json:"exec"`
+	Updated int64 `json:"updated"`
+}
+
+func (s *Server) listActions(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
+	ns, err := namespace(r, id)
+	if err != nil {
+		return err
+	}
+	return s.writeActionList(w, r, s.cfg.Entities.List(ns, store.TypeAction, "", true))
+}
+
+func (s *Server) listActionsIn(w http.ResponseWriter, r *http.Request, ns, pkg string) error {
+	if err := gust.ValidateName("package", pkg); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Entities.GetType(gust.Path{Namespace: ns, Name: pkg}, store.TypePackage); err != nil {
+		return err
+	}
+	return s.writeActionList(w, r, s.cfg.Entities.List(ns, store.TypeAction, pkg, false))
+}
+
+func (s *Server) writeActionList(w http.ResponseWriter, r *http.Request, recs []*store.Record) error {
+	pg, err := pageParams(r.URL.Query(), "actions")
+	if err != nil {
+		return err
+	}
+	if pg.count {
+		return writeJSON(w, http.StatusOK, map[string]int{"actions": len(recs)})
+	}
+	out := make([]actionSummary, 0, min(pg.limit, len(recs)))
+	for i := pg.skip; i < len(recs) && len(out) < pg.limit; i++ {
+		a, err := recs[i].Action()
+		if err != nil {
+			return err
+		}
+		sum := actionSummary{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Publish: a.Publish,
+			Annotations: a.Annotations, Limits: a.Limits, Updated: a.Updated}
+		sum.Exec.Binary = a.Exec.Binary
+		out = append(out, sum)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// invokeAction runs an action: blocking calls wait up to `timeout` ms (at
+// most the blocking limit) and then fall back to 202 with the id.
+func (s *Server) invokeAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
+	received := s.now()
+	ns, err := namespace(r, id)
+	if err != nil {
+		return err
+	}
+	p, err := entityPath(ns, r.PathValue("rest"))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	blocking, err := boolParam(q, "blocking", false)
+	if err != nil {
+		return err
+	}
+	resultOnly, err := boolParam(q, "result", false)
+	if err != nil {
+		return err
+	}
+	wait := time.Duration(s.cfg.Limits.MaxBlockingWait) * time.Millisecond
+	if v := q.Get("timeout"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.cfg.Limits.MaxBlockingWait {
+			return gust.Errorf(gust.KindInvalid, "Timeout must be number of milliseconds up to %d.", s.cfg.Limits.MaxBlockingWait)
+		}
+		wait = time.Duration(n) * time.Millisecond
+	}
+	body, err := readBody(w, r, s.cfg.Limits.MaxPayloadSize)
+	if err != nil {
+		return err
+	}
+	out, err := s.cfg.Invoker.Invoke(r.Context(), activation.Request{
+		Caller: id, Path: p, Params: body, Blocking: blocking, Wait: wait, Received: received,
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("x-openwhisk-activation-id", out.ActivationID)
+	w.Header().Set("X-Gust-Activation-Id", out.ActivationID)
+	act := out.Activation
+	if act == nil {
+		return writeJSON(w, http.StatusAccepted, map[string]string{"activationId": out.ActivationID})
+	}
+	status := http.StatusOK
+	switch act.Response.StatusCode {
+	case gust.StatusApplicationError, gust.StatusDeveloperError:
+		status = http.StatusBadGateway
+	case gust.StatusInternalError:
+		status = http.StatusInternalServerError
+	}
+	result := act.Response.Result
+	if len(result) == 0 {
+		result = json.RawMessage("{}")
+	}
+	// An array result is returned bare even without result=true, as OpenWhisk does.
+	if resultOnly || bytes.HasPrefix(bytes.TrimSpace(result), []byte("[")) {
+		return writeRaw(w, status, result)
+	}
+	return writeJSON(w, status, act)
+}

@@ -1,0 +1,139 @@
+package gust
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Status of an activation, with OpenWhisk's codes 0..3.
+type Status int
+
+const (
+	StatusSuccess          Status = 0
+	StatusApplicationError Status = 1
+	StatusDeveloperError   Status = 2
+	StatusInternalError    Status = 3
+)
+
+// String returns the status text OpenWhisk clients print.
+func (s Status) String() string {
+	switch s {
+	case StatusSuccess:
+		return "success"
+	case StatusApplicationError:
+		return "application error"
+	case StatusDeveloperError:
+		return "action developer error"
+	default:
+		return "whisk internal error"
+	}
+}
+
+// Activation is the record of one run of an action.
+type Activation struct {
+	Namespace    string    `json:"namespace"`
+	Name         string    `json:"name"`
+	Subject      string    `json:"subject"`
+	ActivationID string    `json:"activationId"`
+	Start        int64     `json:"start"`
+	End          int64     `json:"end,omitempty"`
+	Duration     int64     `json:"duration,omitempty"`
+	Cause        string    `json:"cause,omitempty"`
+	Response     Response  `json:"response"`
+	Logs         []string  `json:"logs"`
+	Version      string    `json:"version"`
+	Publish      bool      `json:"publish"`
+	Annotations  KeyValues `json:"annotations"`
+}
+
+// Response is an activation's outcome.
+type Response struct {
+	StatusCode Status          `json:"-"`
+	Result     json.RawMessage `json:"result,omitempty"`
+}
+
+// MarshalJSON writes the extended response form: status text, success, result, size.
+func (r Response) MarshalJSON() ([]byte, error) {
+	result := r.Result
+	if len(result) == 0 {
+		result = json.RawMessage("{}")
+	}
+	return json.Marshal(struct {
+		Status  string          `json:"status"`
+		Success bool            `json:"success"`
+		Result  json.RawMessage `json:"result"`
+		Size    int             `json:"size"`
+	}{r.StatusCode.String(), r.StatusCode == StatusSuccess, result, len(result)})
+}
+
+// UnmarshalJSON reads the extended form back.
+func (r *Response) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Status     string          `json:"status"`
+		StatusCode *Status         `json:"statusCode"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	r.Result = v.Result
+	switch {
+	case v.StatusCode != nil:
+		r.StatusCode = *v.StatusCode
+	case v.Status == "success":
+		r.StatusCode = StatusSuccess
+	case v.Status == "application error":
+		r.StatusCode = StatusApplicationError
+	case v.Status == "action developer error":
+		r.StatusCode = StatusDeveloperError
+	default:
+		r.StatusCode = StatusInternalError
+	}
+	return nil
+}
+
+// ErrorResult builds a result {"error": msg}.
+func ErrorResult(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return b
+}
+
+// NewActivationID returns a 32-hex-character id whose first 48 bits are the
+// time in ms, so ids sort by time and listing can prune by it.
+func NewActivationID(t time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ActivationIDTime returns the time embedded in a time-ordered id.
+func ActivationIDTime(id string) (time.Time, bool) {
+	if len(id) != 32 {
+		return time.Time{}, false
+	}
+	b, err := hex.DecodeString(id[:12])
+	if err != nil {
+		return time.Time{}, false
+	}
+	ms := int64(b[0])<<40 | int64(b[1])<<32 | int64(b[2])<<24 | int64(b[3])<<16 | int64(b[4])<<8 | int64(b[5])
+	return time.UnixMilli(ms), true
+}
+
+// ValidateActivationID checks the id's form with OpenWhisk's message.
+func ValidateActivationID(id string) error {
+	if len(id) != 32 {
+		return Errorf(KindInvalid, "Activation id length is %d but must be 32.", len(id))
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return Errorf(KindInvalid, "Activation id %q is not valid: it must be 32 lowercase hex characters.", id)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package gust
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// KeyValue is one entry of an entity's "parameters" or "annotations" list.
+type KeyValue struct {
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+	Init  bool            `json:"init,omitempty"`
+}
+
+// KeyValues is an ordered list of parameters or annotations.
+type KeyValues []KeyValue
+
+// Get returns the value stored under key.
+func (kv KeyValues) Get(key string) (json.RawMessage, bool) {
+	for _, e := range kv {
+		if e.Key == key {
+			return e.Value, true
+		}
+	}
+	return nil, false
+}
+
+// IsTrue reports whether key holds JSON true (or the string "true").
+func (kv KeyValues) IsTrue(key string) bool {
+	v, ok := kv.Get(key)
+	if !ok {
+		return false
+	}
+	v = bytes.TrimSpace(v)
+	return string(v) == "true" || string(v) == `"true"`
+}
+
+// Set replaces key's value, or appends it.
+func (kv KeyValues) Set(key string, value any) KeyValues {
+	raw, ok := value.(json.RawMessage)
+	if !ok {
+		b, err := json.Marshal(value)
+		if err != nil {
+			panic(err) // values passed here are plain Go values built by Gust
+		}
+		raw = b
+	}
+	for i := range kv {
+		if kv[i].Key == key {
+			kv[i].Value = raw
+			return kv
+		}
+	}
+	return append(kv, KeyValue{Key: key, Value: raw})
+}
+
+// Merge returns kv with every entry of over set on top (later wins).
+func (kv KeyValues) Merge(over KeyValues) KeyValues {
+	out := append(KeyValues(nil), kv...)
+	for _, e := range over {
+		replaced := false
+		for i := range out {
+			if out[i].Key == e.Key {
+				out[i] = e
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Delete returns kv without the given keys.
+func (kv KeyValues) Delete(keys ...string) KeyValues {
+	out := kv[:0:0]
+	for _, e := range kv {
+		drop := false
+		for _, k := range keys {
+			if e.Key == k {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Size is the JSON size of the list, used against the parameter size limit.
+func (kv KeyValues) Size() int {
+	n := 2
+	for _, e := range kv {
+		n += len(e.Key) + len(e.Value) + 20
+	}
+	return n
+}
+
+// Validate checks that keys are present and values are JSON.
+func (kv KeyValues) Validate(what string) error {
+	seen := make(map[string]bool, len(kv))
+	for _, e := range kv {
+		if e.Key == "" {
+			return Errorf(KindInvalid, "The request content was malformed:\n%s must have a non-empty key.", what)
+		}
+		if seen[e.Key] {
+			return Errorf(KindInvalid, "The request content was malformed:\n%s key %q is defined more than once.", what, e.Key)
+		}
+		seen[e.Key] = true
+		if len(e.Value) == 0 {
+			return Errorf(KindInvalid, "The request content was malformed:\n%s %q has no value.", what, e.Key)
+		}
+		if !json.Valid(e.Value) {
+			return Errorf(KindInvalid, "The request content was malformed:\n%s %q is not valid JSON.", what, e.Key)
+		}
+	}
+	return nil
+}
+
+// Object renders the list as one JSON object (later keys win), skipping
+// entries marked init when skipInit is set.
+func (kv KeyValues) Object(skipInit bool) map[string]json.RawMessage {
+	m := make(map[string]json.RawMessage, len(kv))
+	for _, e := range kv {
+		if skipInit && e.Init {
+			continue
+		}
+		m[e.Key] = e.Value
+	}
+	return m
+}

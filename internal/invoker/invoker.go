@@ -1,0 +1,299 @@
+// Package invoker runs activations: it keeps prepared functions of each
+// sandbox backend, runs one call, enforces result limits and builds the
+// activation record.
+package invoker
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
+)
+
+// Config tunes an invoker.
+type Config struct {
+	Backends      []sandbox.Backend
+	MaxFunctions  int // prepared functions kept (LRU); default 512
+	MaxResultSize int // bytes; default 1 MB
+	Logger        *slog.Logger
+}
+
+// Invoker runs activations on its sandbox backends.
+type Invoker struct {
+	backends  map[string]sandbox.Backend
+	maxFuncs  int
+	maxResult int
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	funcs map[string]*list.Element // prepared functions by key
+	lru   *list.List               // of *entry, most recent first
+
+	inflight sync.WaitGroup
+}
+
+type entry struct {
+	key   string
+	ready chan struct{} // closed when fn/err are set
+	fn    sandbox.Function
+	err   error
+}
+
+// New returns an invoker over the given backends.
+func New(cfg Config) *Invoker {
+	inv := &Invoker{
+		backends:  map[string]sandbox.Backend{},
+		maxFuncs:  cfg.MaxFunctions,
+		maxResult: cfg.MaxResultSize,
+		log:       cfg.Logger,
+		funcs:     map[string]*list.Element{},
+		lru:       list.New(),
+	}
+	if inv.maxFuncs <= 0 {
+		inv.maxFuncs = 512
+	}
+	if inv.maxResult <= 0 {
+		inv.maxResult = 1 << 20
+	}
+	if inv.log == nil {
+		inv.log = slog.New(slog.DiscardHandler)
+	}
+	for _, b := range cfg.Backends {
+		for _, k := range b.Kinds() {
+			inv.backends[k] = b
+		}
+	}
+	return inv
+}
+
+// Kinds lists the exec kinds this invoker can run.
+func (inv *Invoker) Kinds() []string {
+	out := make([]string, 0, len(inv.backends))
+	for k := range inv.backends {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Supports reports whether kind can run here.
+func (inv *Invoker) Supports(kind string) bool {
+	_, ok := inv.backends[kind]
+	return ok
+}
+
+// Job is one activation to run.
+type Job struct {
+	ActivationID string
+	Namespace    string // the invoking namespace (records belong to it)
+	Subject      string
+	Action       *gust.Action // resolved action (code may be empty when Code is set)
+	Digest       string       // hex SHA-256 of the decoded code
+	Code         func(ctx context.Context) ([]byte, error)
+	Params       json.RawMessage // merged parameters, a JSON object
+	APIKey       string          // "uuid:key" handed to the function when it asked for it
+	Received     time.Time       // when the platform accepted the request
+	Cause        string
+}
+
+func specLimits(l gust.Limits, maxResult int) sandbox.Limits {
+	return sandbox.Limits{
+		MemoryMB:    l.Memory,
+		Timeout:     time.Duration(l.Timeout) * time.Millisecond,
+		LogBytes:    l.Logs << 20,
+		ResultBytes: maxResult,
+	}
+}
+
+func funcKey(a *gust.Action, digest string) string {
+	l := a.Limits
+	return fmt.Sprintf("%s|%s|%s|%d|%d|%d", a.Exec.Kind, digest, a.Exec.Main, l.Memory, l.Timeout, l.Logs)
+}
+
+// Prepare validates and compiles code for kind, as an action is created, so
+// a bad module is refused at once and the first invoke is not slowed by
+// compilation.
+func (inv *Invoker) Prepare(ctx context.Context, a *gust.Action, digest string, code []byte) error {
+	_, err := inv.function(ctx, a, digest, func(context.Context) ([]byte, error) { return code, nil })
+	return err
+}
+
+// function returns the prepared function for a, preparing it once even when
+// many calls ask at the same time.
+func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string, code func(context.Context) ([]byte, error)) (sandbox.Function, error) {
+	b, ok := inv.backends[a.Exec.Kind]
+	if !ok {
+		return nil, gust.Errorf(gust.KindInvalid, "The specified runtime '%s' is not available on this invoker.", a.Exec.Kind)
+	}
+	key := funcKey(a, digest)
+	inv.mu.Lock()
+	if el, ok := inv.funcs[key]; ok {
+		inv.lru.MoveToFront(el)
+		e := el.Value.(*entry)
+		inv.mu.Unlock()
+		<-e.ready
+		return e.fn, e.err
+	}
+	e := &entry{key: key, ready: make(chan struct{})}
+	inv.funcs[key] = inv.lru.PushFront(e)
+	var evicted []*entry
+	for inv.lru.Len() > inv.maxFuncs {
+		old := inv.lru.Back()
+		inv.lru.Remove(old)
+		oe := old.Value.(*entry)
+		delete(inv.funcs, oe.key)
+		evicted = append(evicted, oe)
+	}
+	inv.mu.Unlock()
+	for _, oe := range evicted {
+		go func() {
+			<-oe.ready
+			if oe.fn != nil {
+				_ = oe.fn.Close(context.Background())
+			}
+		}()
+	}
+
+	src, err := code(ctx)
+	if err == nil {
+		e.fn, err = b.Prepare(ctx, sandbox.Spec{
+			Kind: a.Exec.Kind, Code: src, Digest: digest, Main: a.Exec.Main,
+			Limits: specLimits(a.Limits, inv.maxResult),
+		})
+	}
+	e.err = err
+	close(e.ready)
+	if err != nil {
+		// Do not cache failures: the next call may succeed (e.g. code loading).
+		inv.mu.Lock()
+		if el, ok := inv.funcs[key]; ok && el.Value.(*entry) == e {
+			inv.lru.Remove(el)
+			delete(inv.funcs, key)
+		}
+		inv.mu.Unlock()
+		return nil, err
+	}
+	return e.fn, nil
+}
+
+// Run executes job and returns its activation record. Failures of the
+// function are reported in the record; an error means no record could be made.
+func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
+	inv.inflight.Add(1)
+	defer inv.inflight.Done()
+	a := job.Action
+	act := &gust.Activation{
+		Namespace:    job.Namespace,
+		Name:         a.Name,
+		Subject:      job.Subject,
+		ActivationID: job.ActivationID,
+		Cause:        job.Cause,
+		Version:      a.Version,
+		Publish:      a.Publish,
+		Logs:         []string{},
+	}
+	start := time.Now()
+	fn, err := inv.function(ctx, a, job.Digest, job.Code)
+	var res *sandbox.Result
+	if err == nil {
+		// The call's own deadline is enforced by the sandbox; this one only
+		// guards against a backend that fails to enforce it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Limits.Timeout)*time.Millisecond+5*time.Second)
+		res, err = fn.Invoke(cctx, sandbox.Call{Params: job.Params, Env: env(job, start)})
+		cancel()
+	}
+	end := time.Now()
+	if err != nil {
+		inv.log.Error("activation failed in the platform", "activation", job.ActivationID, "action", a.Path().String(), "err", err)
+		msg := "Failed to provision resources to run the action."
+		status := gust.StatusInternalError
+		if gust.KindOf(err) == gust.KindInvalid {
+			msg, status = gust.MessageOf(err), gust.StatusDeveloperError
+		}
+		res = &sandbox.Result{Status: status, Result: gust.ErrorResult(msg), Start: sandbox.StartCold}
+	}
+	act.Start = start.UnixMilli()
+	act.End = end.UnixMilli()
+	act.Duration = end.Sub(start).Milliseconds()
+	act.Response = gust.Response{StatusCode: res.Status, Result: res.Result}
+	if res.Logs != nil {
+		act.Logs = res.Logs
+	}
+	act.Annotations = annotations(job, res, start)
+	return act
+}
+
+// annotations builds the invoker's annotations in OpenWhisk's order.
+func annotations(job *Job, res *sandbox.Result, start time.Time) gust.KeyValues {
+	a := job.Action
+	kv := make(gust.KeyValues, 0, 8)
+	kv = kv.Set("limits", a.Limits)
+	kv = kv.Set("path", a.Path().Rel(true))
+	kv = kv.Set("kind", a.Exec.Kind)
+	kv = kv.Set("timeout", res.TimedOut)
+	if job.Cause != "" {
+		kv = kv.Set("causedBy", "sequence")
+	}
+	if res.Start != sandbox.StartWarm {
+		kv = kv.Set("initTime", res.InitTime.Milliseconds())
+	}
+	wait := int64(0)
+	if !job.Received.IsZero() {
+		wait = start.Sub(job.Received).Milliseconds()
+	}
+	kv = kv.Set("waitTime", wait)
+	kv = kv.Set("start", string(res.Start))
+	return kv
+}
+
+// Drain waits for running activations to finish or ctx to end.
+func (inv *Invoker) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { inv.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close releases every prepared function.
+func (inv *Invoker) Close(ctx context.Context) {
+	inv.mu.Lock()
+	entries := make([]*entry, 0, inv.lru.Len())
+	for el := inv.lru.Front(); el != nil; el = el.Next() {
+		entries = append(entries, el.Value.(*entry))
+	}
+	inv.funcs = map[string]*list.Element{}
+	inv.lru.Init()
+	inv.mu.Unlock()
+	for _, e := range entries {
+		<-e.ready
+		if e.fn != nil {
+			_ = e.fn.Close(ctx)
+		}
+	}
+}
+
+// env builds the __OW_* environment of a job started at start.
+func env(job *Job, start time.Time) map[string]string {
+	env := map[string]string{
+		"__OW_NAMESPACE":      job.Namespace,
+		"__OW_ACTION_NAME":    job.Action.Path().String(),
+		"__OW_ACTION_VERSION": job.Action.Version,
+		"__OW_ACTIVATION_ID":  job.ActivationID,
+		"__OW_TRANSACTION_ID": job.ActivationID,
+		"__OW_DEADLINE":       strconv.FormatInt(start.Add(time.Duration(job.Action.Limits.Timeout)*time.Millisecond).UnixMilli(), 10),
+	}
+	if job.APIKey != "" {
+		env["__OW_API_KEY"] = job.APIKey
+	}
+	return env
+}

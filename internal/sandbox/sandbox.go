@@ -1,0 +1,73 @@
+// Package sandbox is the extension point for the backends that run function
+// code (wasm/, and the process backend later). It defines what a backend must
+// do; the invoker pools and calls them; sandboxtest holds the conformance
+// suite every backend passes.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+)
+
+// Spec is a function ready to be prepared by a backend.
+type Spec struct {
+	Kind   string // e.g. "wasm"
+	Code   []byte // decoded code (a wasm module, a zip, a source file)
+	Digest string // hex SHA-256 of Code; backends key their caches on it
+	Main   string // entry point name, "main" by default
+	Limits Limits
+}
+
+// Limits bound each call of a function.
+type Limits struct {
+	MemoryMB    int           // memory the instance may use
+	Timeout     time.Duration // wall time of one call, init included
+	LogBytes    int           // bytes of log output kept per call; more is truncated with a marker line
+	ResultBytes int           // bytes of result accepted
+}
+
+// Call is one activation handed to a function.
+type Call struct {
+	Params json.RawMessage   // a JSON object
+	Env    map[string]string // __OW_* values of this activation
+}
+
+// Start says how the instance that served a call came to be.
+type Start string
+
+const (
+	StartCold      Start = "cold"      // created for this call
+	StartPrewarmed Start = "prewarmed" // taken from a prewarmed pool and initialised
+	StartWarm      Start = "warm"      // reused from an earlier call
+)
+
+// Result is what a call produced.
+type Result struct {
+	Status   gust.Status     // success, application error (result has "error"), developer error
+	Result   json.RawMessage // JSON object or array; {"error": …} on failure
+	Logs     []string        // formatted lines, see LogBuffer
+	InitTime time.Duration   // time spent initialising an instance; 0 when none was needed
+	Start    Start
+	TimedOut bool
+}
+
+// Backend prepares functions of the kinds it supports.
+type Backend interface {
+	// Kinds lists the exec kinds this backend runs.
+	Kinds() []string
+	// Prepare validates and compiles spec. An error of kind gust.KindInvalid
+	// means the code itself is bad (reported at create time as 400).
+	Prepare(ctx context.Context, spec Spec) (Function, error)
+}
+
+// Function is prepared code that can be called many times, concurrently.
+type Function interface {
+	// Invoke runs one call. Failures of the code are reported in Result with a
+	// non-success status; an error means the platform failed.
+	Invoke(ctx context.Context, call Call) (*Result, error)
+	// Close releases instances and compiled code.
+	Close(ctx context.Context) error
+}

@@ -1,0 +1,337 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gust-faas/gust/internal/gust"
+)
+
+// Entity types sharing a namespace's key space.
+const (
+	TypeAction  = "action"
+	TypePackage = "package"
+	TypeTrigger = "trigger"
+	TypeRule    = "rule"
+)
+
+// inlineCodeMax is the largest code kept inside the entity record; larger
+// code goes to the object store so KV values stay small.
+const inlineCodeMax = 256 << 10
+
+// Record is one stored entity.
+type Record struct {
+	Type    string          `json:"type"`
+	Doc     json.RawMessage `json:"doc"`               // the entity as the API returns it (large code moved out)
+	Digest  string          `json:"digest,omitempty"`  // hex SHA-256 of the decoded code, for caches
+	CodeRef string          `json:"codeRef,omitempty"` // object holding the exec code when moved out
+	Updated int64           `json:"updated"`
+
+	Path     gust.Path `json:"-"`
+	Revision uint64    `json:"-"`
+	deleted  bool      // a tombstone: keeps a lagging watch from resurrecting a deleted entity
+
+	once   sync.Once
+	action *gust.Action
+	err    error
+}
+
+// Action decodes the record as an action. The result is shared: callers
+// must copy it before changing it.
+func (r *Record) Action() (*gust.Action, error) {
+	r.once.Do(func() {
+		var a gust.Action
+		if err := json.Unmarshal(r.Doc, &a); err != nil {
+			r.err = fmt.Errorf("decode action %s: %w", r.Path, err)
+			return
+		}
+		r.action = &a
+	})
+	return r.action, r.err
+}
+
+// Entities stores entities in the KV bucket "entities", read through an
+// in-memory cache kept current by a watch.
+type Entities struct {
+	kv   jetstream.KeyValue
+	code jetstream.ObjectStore
+	log  *slog.Logger
+
+	mu    sync.RWMutex
+	cache map[string]*Record // by entity key
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// OpenEntities creates or opens the buckets and loads the cache.
+func OpenEntities(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) (*Entities, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      "entities",
+		Description: "Gust entities: actions, packages, triggers, rules",
+		History:     1,
+		Replicas:    replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("entities bucket: %w", err)
+	}
+	code, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      "code",
+		Description: "Gust function code too large for an entity record",
+		Replicas:    replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("code object store: %w", err)
+	}
+	e := &Entities{kv: kv, code: code, log: log, cache: make(map[string]*Record), done: make(chan struct{})}
+	wctx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch entities: %w", err)
+	}
+	// The watch first replays every current value, then a nil entry marks
+	// that the cache is complete.
+	ready := make(chan struct{})
+	go e.follow(w, ready)
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		cancel()
+		return nil, ctx.Err()
+	}
+	return e, nil
+}
+
+func (e *Entities) follow(w jetstream.KeyWatcher, ready chan struct{}) {
+	defer close(e.done)
+	defer w.Stop()
+	readyOnce := sync.OnceFunc(func() { close(ready) })
+	for entry := range w.Updates() {
+		if entry == nil {
+			readyOnce()
+			continue
+		}
+		e.apply(entry)
+	}
+	readyOnce()
+}
+
+func (e *Entities) apply(entry jetstream.KeyValueEntry) {
+	key := entry.Key()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur, ok := e.cache[key]; ok && cur.Revision >= entry.Revision() {
+		return // the writer already applied this or a newer revision
+	}
+	if entry.Operation() != jetstream.KeyValuePut {
+		e.cache[key] = &Record{Revision: entry.Revision(), deleted: true}
+		return
+	}
+	rec, err := decodeRecord(key, entry.Value(), entry.Revision())
+	if err != nil {
+		e.log.Error("skip undecodable entity", "key", key, "err", err)
+		return
+	}
+	e.cache[key] = rec
+}
+
+func decodeRecord(key string, value []byte, rev uint64) (*Record, error) {
+	p, ok := pathOfKey(key)
+	if !ok {
+		return nil, fmt.Errorf("bad entity key %q", key)
+	}
+	var rec Record
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return nil, err
+	}
+	rec.Path, rec.Revision = p, rev
+	return &rec, nil
+}
+
+// Close stops the watch.
+func (e *Entities) Close() {
+	e.stop()
+	<-e.done
+}
+
+// Get returns the entity at p, or a not-found error.
+func (e *Entities) Get(p gust.Path) (*Record, error) {
+	e.mu.RLock()
+	rec, ok := e.cache[entityKey(p)]
+	e.mu.RUnlock()
+	if !ok || rec.deleted {
+		return nil, gust.ErrNotFound
+	}
+	return rec, nil
+}
+
+// GetType returns the entity at p if it has type typ; an entity of another
+// type under that name is a conflict, as OpenWhisk reports it.
+func (e *Entities) GetType(p gust.Path, typ string) (*Record, error) {
+	rec, err := e.Get(p)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Type != typ {
+		return nil, gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
+	}
+	return rec, nil
+}
+
+// List returns the entities of type typ in namespace ns, newest first.
+// With pkg set, only that package's entities; with allPkgs, entities in
+// every package too (OpenWhisk's namespace-wide action list).
+func (e *Entities) List(ns, typ, pkg string, allPkgs bool) []*Record {
+	e.mu.RLock()
+	var out []*Record
+	for _, rec := range e.cache {
+		if rec.deleted || rec.Type != typ || rec.Path.Namespace != ns {
+			continue
+		}
+		if pkg != "" && rec.Path.Package != pkg {
+			continue
+		}
+		if pkg == "" && !allPkgs && rec.Path.Package != "" {
+			continue
+		}
+		out = append(out, rec)
+	}
+	e.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Updated != out[j].Updated {
+			return out[i].Updated > out[j].Updated
+		}
+		return out[i].Path.Rel(false) < out[j].Path.Rel(false)
+	})
+	return out
+}
+
+// Put writes rec at p. With rev 0 it creates and fails with a conflict when
+// the name is taken; otherwise it replaces revision rev and fails with a
+// conflict when someone else wrote in between. Code is the exec code to
+// store beside the record (nil when the entity has none); code over the
+// inline limit goes to the object store first, so nothing is half-stored:
+// an orphaned object is harmless, a record pointing at nothing is not.
+func (e *Entities) Put(ctx context.Context, p gust.Path, rec *Record, rev uint64) (*Record, error) {
+	key := entityKey(p)
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode entity: %w", err)
+	}
+	var newRev uint64
+	if rev == 0 {
+		newRev, err = e.kv.Create(ctx, key, val)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			if cur, gerr := e.Get(p); gerr == nil && cur.Type != rec.Type {
+				return nil, gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
+			}
+			return nil, gust.Errorf(gust.KindConflict, gust.MsgExists)
+		}
+	} else {
+		newRev, err = e.kv.Update(ctx, key, val, rev)
+		if isWrongRevision(err) {
+			return nil, gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
+		}
+	}
+	if err != nil {
+		return nil, gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("put entity %s: %w", key, err))
+	}
+	stored, err := decodeRecord(key, val, newRev)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if cur, ok := e.cache[key]; !ok || cur.Revision < newRev {
+		e.cache[key] = stored
+	}
+	e.mu.Unlock()
+	return stored, nil
+}
+
+func isWrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return err != nil && errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// Delete removes the entity at p if it is still at revision rev.
+func (e *Entities) Delete(ctx context.Context, p gust.Path, rev uint64) error {
+	key := entityKey(p)
+	err := e.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	if isWrongRevision(err) {
+		return gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
+	}
+	if err != nil {
+		return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("delete entity %s: %w", key, err))
+	}
+	e.mu.Lock()
+	if cur, ok := e.cache[key]; !ok || cur.Revision <= rev {
+		e.cache[key] = &Record{Revision: rev, deleted: true}
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// Digest returns the hex SHA-256 of code.
+func Digest(code []byte) string {
+	sum := sha256.Sum256(code)
+	return hex.EncodeToString(sum[:])
+}
+
+// StoreCode moves exec code that is too large for a record to the object
+// store. It returns the reference to keep in the record ("" when the code
+// stays inline).
+func (e *Entities) StoreCode(ctx context.Context, code string) (string, error) {
+	if len(code) <= inlineCodeMax {
+		return "", nil
+	}
+	ref := Digest([]byte(code))
+	if _, err := e.code.GetInfo(ctx, ref); err == nil {
+		return ref, nil // same code already stored
+	}
+	if _, err := e.code.Put(ctx, jetstream.ObjectMeta{Name: ref}, bytes.NewReader([]byte(code))); err != nil {
+		return "", gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("store code: %w", err))
+	}
+	return ref, nil
+}
+
+// LoadCode returns code stored under ref.
+func (e *Entities) LoadCode(ctx context.Context, ref string) (string, error) {
+	b, err := e.code.GetBytes(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("load code %s: %w", ref, err)
+	}
+	return string(b), nil
+}
+
+// Namespaces lists the namespaces that own at least one entity.
+func (e *Entities) Namespaces() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	seen := map[string]bool{}
+	for _, r := range e.cache {
+		if r.deleted {
+			continue
+		}
+		seen[r.Path.Namespace] = true
+	}
+	out := make([]string, 0, len(seen))
+	for ns := range seen {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gust-faas/gust/internal/broker"
+	"github.com/gust-faas/gust/internal/gust"
+)
+
+func startBroker(t testing.TB, dir string) *broker.Broker {
+	t.Helper()
+	b, err := broker.Start(context.Background(), broker.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func TestTokenRoundTrip(t *testing.T) {
+	for _, s := range []string{"hello", "a b", "x.y", "pkg/act", "a=b", "=41", "ü", ""} {
+		tok := token(s)
+		if strings.ContainsAny(tok, ". */>") {
+			t.Errorf("token(%q) = %q holds a subject metacharacter", s, tok)
+		}
+		if got := untoken(tok); got != s {
+			t.Errorf("untoken(token(%q)) = %q", s, got)
+		}
+	}
+}
+
+func FuzzToken(f *testing.F) {
+	for _, s := range []string{"hello", "a b", "x.y", "a=b", "*", ">"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok := token(s)
+		for i := 0; i < len(tok); i++ {
+			if !plain(tok[i]) && tok[i] != '=' {
+				t.Fatalf("token(%q) = %q has byte %q", s, tok, tok[i])
+			}
+		}
+		if untoken(tok) != s {
+			t.Fatalf("round trip of %q failed: %q", s, untoken(tok))
+		}
+	})
+}
+
+func TestEntityKeys(t *testing.T) {
+	for _, p := range []gust.Path{{Namespace: "ns", Name: "a b"}, {Namespace: "ns", Package: "p.q", Name: "x@y"}} {
+		got, ok := pathOfKey(entityKey(p))
+		if !ok || got != p {
+			t.Errorf("pathOfKey(entityKey(%+v)) = %+v", p, got)
+		}
+	}
+}
+
+func record(t testing.TB, typ string, a *gust.Action) *Record {
+	t.Helper()
+	raw, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Record{Type: typ, Doc: raw, Updated: a.Updated}
+}
+
+func TestEntities(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := startBroker(t, dir)
+	e, err := OpenEntities(ctx, b.JS, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	p := gust.Path{Namespace: "guest", Name: "hello world"}
+	a := &gust.Action{Namespace: "guest", Name: p.Name, Version: "0.0.1", Updated: 1}
+	rec, err := e.Put(ctx, p, record(t, TypeAction, a), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Put(ctx, p, record(t, TypeAction, a), 0); gust.KindOf(err) != gust.KindConflict || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := e.Put(ctx, p, record(t, TypeTrigger, a), 0); gust.KindOf(err) != gust.KindConflict || !strings.Contains(err.Error(), "not in this collection") {
+		t.Fatalf("create in other collection: %v", err)
+	}
+	if _, err := e.GetType(p, TypeTrigger); gust.KindOf(err) != gust.KindConflict {
+		t.Fatalf("GetType other collection: %v", err)
+	}
+	got, err := e.GetType(p, TypeAction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga, err := got.Action()
+	if err != nil || ga.Name != "hello world" {
+		t.Fatalf("decoded %+v %v", ga, err)
+	}
+	a.Version = "0.0.2"
+	if _, err := e.Put(ctx, p, record(t, TypeAction, a), rec.Revision+7); gust.KindOf(err) != gust.KindConflict {
+		t.Fatalf("update with a stale revision: %v", err)
+	}
+	rec2, err := e.Put(ctx, p, record(t, TypeAction, a), rec.Revision)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Packaged action and list ordering.
+	pp := gust.Path{Namespace: "guest", Package: "pkg", Name: "inner"}
+	if _, err := e.Put(ctx, pp, record(t, TypeAction, &gust.Action{Namespace: "guest/pkg", Name: "inner", Updated: 5}), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.List("guest", TypeAction, "", false)); n != 1 {
+		t.Errorf("top-level list has %d", n)
+	}
+	all := e.List("guest", TypeAction, "", true)
+	if len(all) != 2 || all[0].Path != pp {
+		t.Errorf("namespace-wide list: %+v", all)
+	}
+	if n := len(e.List("other", TypeAction, "", true)); n != 0 {
+		t.Errorf("other namespace sees %d", n)
+	}
+	if err := e.Delete(ctx, p, rec.Revision); gust.KindOf(err) != gust.KindConflict {
+		t.Fatalf("delete with stale revision: %v", err)
+	}
+	if err := e.Delete(ctx, p, rec2.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Get(p); gust.KindOf(err) != gust.KindNotFound {
+		t.Fatalf("get after delete: %v", err)
+	}
+
+	// A second reader (as after a restart) sees the same state through its watch.
+	e2, err := OpenEntities(ctx, b.JS, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, err := e2.Get(pp); err != nil {
+		t.Errorf("reloaded cache misses %v: %v", pp, err)
+	}
+	if _, err := e2.Get(p); gust.KindOf(err) != gust.KindNotFound {
+		t.Errorf("reloaded cache has deleted entity: %v", err)
+	}
+}
+
+func TestLargeCode(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, t.TempDir())
+	e, err := OpenEntities(ctx, b.JS, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	small := "print(1)"
+	if ref, err := e.StoreCode(ctx, small); err != nil || ref != "" {
+		t.Fatalf("small code moved out: %q %v", ref, err)
+	}
+	big := strings.Repeat("x", inlineCodeMax+1)
+	ref, err := e.StoreCode(ctx, big)
+	if err != nil || ref == "" {
+		t.Fatalf("big code: %q %v", ref, err)
+	}
+	got, err := e.LoadCode(ctx, ref)
+	if err != nil || got != big {
+		t.Fatalf("LoadCode: %d bytes, %v", len(got), err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, t.TempDir())
+	k, err := OpenKeys(ctx, b.JS, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	id, err := k.Ensure(ctx, "guest", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ParseAuth(id.Auth()); err != nil {
+		t.Fatalf("generated credential %q: %v", id.Auth(), err)
+	}
+	again, err := k.Ensure(ctx, "guest", "")
+	if err != nil || again.Auth() != id.Auth() {
+		t.Fatalf("Ensure without auth changed the key: %v", err)
+	}
+	if got, ok := k.Authenticate(id.UUID, id.Key); !ok || got.Namespace != "guest" {
+		t.Fatal("valid key refused")
+	}
+	if _, ok := k.Authenticate(id.UUID, strings.Repeat("x", 64)); ok {
+		t.Fatal("wrong key accepted")
+	}
+	fixed := "23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP"
+	if _, err := k.Ensure(ctx, "guest", fixed); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.Authenticate(id.UUID, id.Key); ok {
+		t.Fatal("replaced key still accepted")
+	}
+	if _, err := k.Ensure(ctx, "other", fixed); err == nil {
+		t.Fatal("one UUID given to two namespaces")
+	}
+	for _, bad := range []string{"nocolon", "u:short", ":" + strings.Repeat("k", 64)} {
+		if _, err := k.Ensure(ctx, "x", bad); err == nil {
+			t.Errorf("bad credential %q accepted", bad)
+		}
+	}
+}
+
+func newActivation(ns, name string, start time.Time) *gust.Activation {
+	return &gust.Activation{
+		Namespace: ns, Name: name, Subject: ns, ActivationID: gust.NewActivationID(start),
+		Start: start.UnixMilli(), End: start.UnixMilli() + 1, Duration: 1,
+		Response:    gust.Response{StatusCode: gust.StatusSuccess, Result: json.RawMessage(`{"ok":true}`)},
+		Logs:        []string{}, Version: "0.0.1",
+		Annotations: gust.KeyValues{}.Set("path", ns+"/"+name),
+	}
+}
+
+func TestActivations(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, t.TempDir())
+	st, err := OpenActivations(ctx, b.Conn, b.JS, ActivationsConfig{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-10 * time.Minute)
+	var ids []string
+	// 300 records: "hot" every other, "cold" every 50th, the rest "warm"; a second namespace interleaved.
+	for i := 0; i < 300; i++ {
+		name := "warm"
+		switch {
+		case i%50 == 0:
+			name = "cold"
+		case i%2 == 0:
+			name = "hot"
+		}
+		act := newActivation("guest", name, base.Add(time.Duration(i)*time.Second))
+		done := make(chan error, 1)
+		if err := st.Put(act, done); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, act.ActivationID)
+		if err := st.Put(newActivation("other", "hot", base.Add(time.Duration(i)*time.Second)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := st.Get(ctx, "guest", ids[7])
+	if err != nil || !strings.Contains(string(raw), ids[7]) {
+		t.Fatalf("Get: %s %v", raw, err)
+	}
+	if _, err := st.Get(ctx, "other", ids[7]); gust.KindOf(err) != gust.KindNotFound {
+		t.Fatalf("Get from another namespace: %v", err)
+	}
+
+	tests := []struct {
+		name string
+		opt  ListOptions
+		want []int // indexes into ids, newest first
+	}{
+		{"newest 3", ListOptions{Limit: 3}, []int{299, 298, 297}},
+		{"skip 2", ListOptions{Skip: 2, Limit: 2}, []int{297, 296}},
+		{"cold", ListOptions{Name: "cold", Limit: 10}, []int{250, 200, 150, 100, 50, 0}},
+		{"cold skip", ListOptions{Name: "cold", Skip: 5, Limit: 10}, []int{0}},
+		{"hot", ListOptions{Name: "hot", Limit: 2}, []int{298, 296}},
+		{"since", ListOptions{Since: base.Add(297 * time.Second).UnixMilli(), Limit: 30}, []int{299, 298, 297}},
+		{"upto", ListOptions{Upto: base.Add(1 * time.Second).UnixMilli(), Limit: 30}, []int{1, 0}},
+		{"window", ListOptions{Name: "cold", Since: base.Add(100 * time.Second).UnixMilli(), Upto: base.Add(200 * time.Second).UnixMilli(), Limit: 30}, []int{200, 150, 100}},
+		{"none", ListOptions{Name: "missing", Limit: 30}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := st.List(ctx, "guest", tt.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotIDs, wantIDs []string
+			for _, g := range got {
+				gotIDs = append(gotIDs, g.Act.ActivationID)
+			}
+			for _, i := range tt.want {
+				wantIDs = append(wantIDs, ids[i])
+			}
+			if fmt.Sprint(gotIDs) != fmt.Sprint(wantIDs) {
+				t.Errorf("got %d %v\nwant %d %v", len(gotIDs), gotIDs, len(wantIDs), wantIDs)
+			}
+		})
+	}
+	if n, err := st.Count(ctx, "guest", ListOptions{Name: "cold"}); err != nil || n != 6 {
+		t.Errorf("Count(cold) = %d, %v", n, err)
+	}
+	st.Close()
+	// Every queued record was written before Close returned.
+	st2, err := OpenActivations(ctx, b.Conn, b.JS, ActivationsConfig{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	if n, err := st2.Count(ctx, "other", ListOptions{}); err != nil || n != 300 {
+		t.Errorf("Count(other) = %d, %v", n, err)
+	}
+}
