@@ -40,7 +40,7 @@ type Activation struct {
 	ActivationID string    `json:"activationId"`
 	Start        int64     `json:"start"`
 	End          int64     `json:"end,omitempty"`
-	Duration     int64     `json:"duration,omitempty"`
+	Duration     int64     `json:"duration"`
 	Cause        string    `json:"cause,omitempty"`
 	Response     Response  `json:"response"`
 	Logs         []string  `json:"logs"`
