@@ -1,0 +1,148 @@
+package keepalive
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Call is one invocation of a trace.
+type Call struct {
+	Func     string
+	Start    time.Duration // from the trace start
+	Duration time.Duration
+}
+
+// ReadAzure2021 reads the Azure Functions 2021 trace format
+// (app,func,end_timestamp,duration; seconds), returning calls by start.
+func ReadAzure2021(r io.Reader) ([]Call, error) {
+	rows, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read trace: %w", err)
+	}
+	if len(rows) == 0 || len(rows[0]) < 4 || rows[0][2] != "end_timestamp" {
+		return nil, fmt.Errorf("read trace: want header app,func,end_timestamp,duration")
+	}
+	calls := make([]Call, 0, len(rows)-1)
+	for i, row := range rows[1:] {
+		end, err1 := strconv.ParseFloat(row[2], 64)
+		dur, err2 := strconv.ParseFloat(row[3], 64)
+		if err1 != nil || err2 != nil || dur < 0 || end < dur {
+			return nil, fmt.Errorf("read trace: bad row %d: %v", i+2, row)
+		}
+		calls = append(calls, Call{
+			Func:     row[0] + "/" + row[1],
+			Start:    time.Duration((end - dur) * float64(time.Second)),
+			Duration: time.Duration(dur * float64(time.Second)),
+		})
+	}
+	sort.SliceStable(calls, func(i, j int) bool { return calls[i].Start < calls[j].Start })
+	return calls, nil
+}
+
+// Result is what a replay measured.
+type Result struct {
+	Policy      string
+	Calls       int
+	ColdStarts  int
+	IdleMemSecs float64 // MB·s of memory held by loaded, idle instances
+}
+
+// ColdPercent is the share of calls that found no warm instance.
+func (r Result) ColdPercent() float64 {
+	if r.Calls == 0 {
+		return 0
+	}
+	return 100 * float64(r.ColdStarts) / float64(r.Calls)
+}
+
+// instance is one simulated instance of a function.
+type instance struct {
+	busyUntil time.Duration
+	loadFrom  time.Duration // loaded (warm) in [loadFrom, loadUntil)
+	loadUntil time.Duration
+}
+
+// Replay runs calls against policy in virtual time, each instance holding
+// memMB while loaded, and counts cold starts and idle memory·time. Time is
+// virtual, so a compressed replay is the same replay with every duration
+// (the trace's and the policy's) divided by k.
+func Replay(calls []Call, policy Policy, memMB float64) Result {
+	res := Result{Policy: policy.Name(), Calls: len(calls)}
+	pools := map[string][]*instance{}
+	var end time.Duration
+	for _, c := range calls {
+		if e := c.Start + c.Duration; e > end {
+			end = e
+		}
+	}
+	idle := func(in *instance, upTo time.Duration) float64 {
+		// Loaded time from the end of its last call to upTo.
+		from := max(in.busyUntil, in.loadFrom)
+		to := min(in.loadUntil, upTo)
+		if to <= from {
+			return 0
+		}
+		return (to - from).Seconds() * memMB
+	}
+	// Ends of calls, fed to the policy in time order as the replay passes them.
+	type ending struct {
+		fn string
+		at time.Duration
+	}
+	var ends []ending
+	for _, c := range calls {
+		for len(ends) > 0 {
+			// ends is kept sorted; report those before this arrival.
+			if ends[0].at > c.Start {
+				break
+			}
+			policy.Done(ends[0].fn, time.Time{}.Add(ends[0].at))
+			ends = ends[1:]
+		}
+		policy.Observe(c.Func, time.Time{}.Add(c.Start))
+		var use *instance
+		for _, in := range pools[c.Func] {
+			if in.busyUntil <= c.Start && in.loadFrom <= c.Start && c.Start < in.loadUntil {
+				use = in
+				break
+			}
+		}
+		if use == nil {
+			res.ColdStarts++
+			use = &instance{}
+			pools[c.Func] = append(pools[c.Func], use)
+		} else {
+			res.IdleMemSecs += idle(use, c.Start)
+		}
+		done := c.Start + c.Duration
+		i := sort.Search(len(ends), func(i int) bool { return ends[i].at > done })
+		ends = append(ends, ending{})
+		copy(ends[i+1:], ends[i:])
+		ends[i] = ending{c.Func, done}
+		// The decision is made when the call ends; in virtual time the
+		// policy already knows every arrival up to this call's start.
+		d := policy.Decide(c.Func)
+		use.busyUntil = done
+		use.loadFrom = done + d.PreWarm
+		use.loadUntil = done + d.PreWarm + d.KeepAlive
+	}
+	for _, pool := range pools {
+		for _, in := range pool {
+			res.IdleMemSecs += idle(in, end)
+		}
+	}
+	return res
+}
+
+// Scale divides every duration of calls by k (time compression).
+func Scale(calls []Call, k float64) []Call {
+	out := make([]Call, len(calls))
+	for i, c := range calls {
+		out[i] = Call{Func: c.Func, Start: time.Duration(float64(c.Start) / k), Duration: time.Duration(float64(c.Duration) / k)}
+	}
+	return out
+}
