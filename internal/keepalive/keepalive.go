@@ -42,8 +42,8 @@ type Fixed struct{ KeepAlive time.Duration }
 
 func (f Fixed) Observe(string, time.Time) {}
 func (f Fixed) Done(string, time.Time)    {}
-func (f Fixed) Decide(string) Decision   { return Decision{KeepAlive: f.KeepAlive} }
-func (f Fixed) Name() string             { return "fixed-" + f.KeepAlive.String() }
+func (f Fixed) Decide(string) Decision    { return Decision{KeepAlive: f.KeepAlive} }
+func (f Fixed) Name() string              { return "fixed-" + f.KeepAlive.String() }
 
 // HybridConfig tunes the hybrid histogram policy. The defaults are the
 // paper's: 1-minute bins over 4 hours, 5th/99th percentiles, 10% margin.
