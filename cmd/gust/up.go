@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/app"
+	"github.com/gust-faas/gust/internal/gust"
 )
 
 // upSettings are the settings of `gust up`; each has one name everywhere:
@@ -26,6 +27,8 @@ type upSettings struct {
 	retention  time.Duration
 	maxRecords int64
 	drain      time.Duration
+	perMinute  int
+	concurrent int
 }
 
 func envOr(name, def string) string {
@@ -56,6 +59,17 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	fs.DurationVar(&s.retention, "activation-retention", 7*24*time.Hour, "how long activation records are kept")
 	fs.Int64Var(&s.maxRecords, "activation-max-records", 1_000_000, "most activation records kept")
 	fs.DurationVar(&s.drain, "drain-timeout", 60*time.Second, "how long Ctrl-C waits for running activations")
+	def := gust.DefaultLimits()
+	perMinute, err := strconv.Atoi(envOr("GUST_INVOCATIONS_PER_MINUTE", strconv.Itoa(def.InvocationsPerMinute)))
+	if err != nil {
+		return s, usageError{fmt.Errorf("GUST_INVOCATIONS_PER_MINUTE: %w", err)}
+	}
+	concurrent, err := strconv.Atoi(envOr("GUST_CONCURRENT_INVOCATIONS", strconv.Itoa(def.ConcurrentInvocations)))
+	if err != nil {
+		return s, usageError{fmt.Errorf("GUST_CONCURRENT_INVOCATIONS: %w", err)}
+	}
+	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
+	fs.IntVar(&s.concurrent, "concurrent-invocations", concurrent, "activations a namespace may have in flight (env GUST_CONCURRENT_INVOCATIONS)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: gust up [flags]\n\nStarts Gust on this machine: the REST API, an invoker and an embedded NATS server.\n\nFlags:")
 		fs.PrintDefaults()
@@ -89,7 +103,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("bad --log-level %q: %w", s.logLevel, err)}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	limits := gust.DefaultLimits()
+	limits.InvocationsPerMinute, limits.ConcurrentInvocations = s.perMinute, s.concurrent
 	node, err := app.Start(ctx, app.Config{
+		Limits:  limits,
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
 		DrainTimeout: s.drain, Build: version,

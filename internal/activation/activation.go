@@ -43,6 +43,7 @@ type Service struct {
 
 	wg       sync.WaitGroup // background completions of blocking calls that outlived their wait
 	stopping chan struct{}
+	throttle *throttle
 }
 
 // Config wires a Service.
@@ -63,7 +64,7 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
-		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{})}
+		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle()}
 }
 
 // Request is one invocation.
@@ -92,8 +93,14 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	ns := req.Caller.Namespace
+	if err := s.throttle.admit(ns, s.limits.InvocationsPerMinute, s.limits.ConcurrentInvocations); err != nil {
+		return Outcome{}, err
+	}
 	if !req.Blocking {
+		// The queued activation counts as in flight until a worker ran it.
 		if err := s.queue.Enqueue(ctx, job, req.Params); err != nil {
+			s.throttle.release(ns)
 			return Outcome{}, err
 		}
 		return Outcome{ActivationID: job.ActivationID}, nil
@@ -108,6 +115,7 @@ func (s *Service) runBlocking(ctx context.Context, job *invoker.Job, wait time.D
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.throttle.release(job.Namespace)
 		// The activation belongs to the platform once accepted: a client
 		// that hangs up does not cancel it.
 		act := s.runner.Run(context.WithoutCancel(ctx), job)

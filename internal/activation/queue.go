@@ -135,6 +135,7 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 	}
 	stop := keepAlive(msg)
 	defer stop()
+	defer s.throttle.release(q.Namespace)
 
 	received := time.UnixMilli(q.Received)
 	var act *gust.Activation

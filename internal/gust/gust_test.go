@@ -72,13 +72,13 @@ func TestParsePath(t *testing.T) {
 
 func TestLooksBase64(t *testing.T) {
 	tests := map[string]bool{
-		"AGFzbQEAAAA=":                     true,
-		"  AGFzbQEAAAA=\n":                 true,
-		"function main() { return {}; }":   false,
-		"abc":                              false,
-		"":                                 false,
-		"abcd":                             true, // OpenWhisk's rule: any valid base64 counts
-		"ab=d":                             false,
+		"AGFzbQEAAAA=":                   true,
+		"  AGFzbQEAAAA=\n":               true,
+		"function main() { return {}; }": false,
+		"abc":                            false,
+		"":                               false,
+		"abcd":                           true, // OpenWhisk's rule: any valid base64 counts
+		"ab=d":                           false,
 	}
 	for in, want := range tests {
 		if got := LooksBase64(in); got != want {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/app"
+	"github.com/gust-faas/gust/internal/gust"
 )
 
 // Node is a running node.
@@ -32,7 +33,7 @@ type Option func(*app.Config)
 // options it uses a fresh temp data directory.
 func Start(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	cfg := app.Config{DataDir: t.TempDir(), DrainTimeout: 10 * time.Second}
+	cfg := app.Config{DataDir: t.TempDir(), DrainTimeout: 10 * time.Second, Limits: TestLimits()}
 	if os.Getenv("GUST_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	} else {
@@ -74,6 +75,19 @@ func (n *Node) Stop(t testing.TB) {
 	}
 	n.App = nil
 }
+
+// TestLimits are the default limits with throttles high enough that test
+// suites never meet them; throttling tests set their own.
+func TestLimits() gust.SystemLimits {
+	l := gust.DefaultLimits()
+	l.InvocationsPerMinute = 1_000_000
+	l.ConcurrentInvocations = 10_000
+	l.FiresPerMinute = 1_000_000
+	return l
+}
+
+// WithLimits sets the system limits.
+func WithLimits(l gust.SystemLimits) Option { return func(c *app.Config) { c.Limits = l } }
 
 // WithDataDir uses dir (e.g. to restart on the same data).
 func WithDataDir(dir string) Option { return func(c *app.Config) { c.DataDir = dir } }

@@ -218,8 +218,8 @@ func newActivation(ns, name string, start time.Time) *gust.Activation {
 	return &gust.Activation{
 		Namespace: ns, Name: name, Subject: ns, ActivationID: gust.NewActivationID(start),
 		Start: start.UnixMilli(), End: start.UnixMilli() + 1, Duration: 1,
-		Response:    gust.Response{StatusCode: gust.StatusSuccess, Result: json.RawMessage(`{"ok":true}`)},
-		Logs:        []string{}, Version: "0.0.1",
+		Response: gust.Response{StatusCode: gust.StatusSuccess, Result: json.RawMessage(`{"ok":true}`)},
+		Logs:     []string{}, Version: "0.0.1",
 		Annotations: gust.KeyValues{}.Set("path", ns+"/"+name),
 	}
 }
