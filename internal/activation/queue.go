@@ -29,6 +29,7 @@ const (
 type Queue struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	dlq    jetstream.Stream
 }
 
 // queued is one message on the queue.
@@ -54,23 +55,32 @@ func OpenQueue(ctx context.Context, js jetstream.JetStream, replicas int) (*Queu
 	if err != nil {
 		return nil, fmt.Errorf("invoke stream: %w", err)
 	}
-	return &Queue{js: js, stream: st}, nil
+	dlq, err := openDLQ(ctx, js, replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{js: js, stream: st, dlq: dlq}, nil
 }
 
 // Enqueue stores one invocation, deduplicated by activation id.
 func (q *Queue) Enqueue(ctx context.Context, job *invoker.Job, body json.RawMessage) error {
-	data, err := json.Marshal(queued{
+	return q.publish(ctx, queued{
 		ActivationID: job.ActivationID,
 		Namespace:    job.Namespace,
 		Path:         job.Action.Path().String(),
 		Params:       body,
 		Received:     job.Received.UnixMilli(),
 	})
+}
+
+// publish stores one queued invocation.
+func (q *Queue) publish(ctx context.Context, m queued) error {
+	data, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode invocation: %w", err)
 	}
-	msg := &nats.Msg{Subject: "invoke." + job.ActivationID, Data: data}
-	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(job.ActivationID)); err != nil {
+	msg := &nats.Msg{Subject: "invoke." + m.ActivationID, Data: data}
+	if _, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(m.ActivationID)); err != nil {
 		return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("enqueue invocation: %w", err))
 	}
 	return nil
@@ -146,10 +156,44 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 	if ok && perr == nil {
 		job, err = s.prepare(ctx, caller, p, q.Params, q.ActivationID, received)
 	}
+	attempt := 1
+	if md, merr := msg.Metadata(); merr == nil {
+		attempt = int(md.NumDelivered)
+	}
+	deadReason := ""
 	if err != nil {
 		act = failedActivation(q, p, err)
 	} else {
-		act = s.runner.Run(ctx, job)
+		retries, maxAge := retryPolicy(job.Action)
+		switch {
+		case time.Since(received) > maxAge:
+			deadReason = fmt.Sprintf("The invocation was older than its maxEventAge of %s before it could run.", maxAge)
+			act = failedActivation(q, p, gust.Errorf(gust.KindInvalid, "%s", deadReason))
+		case attempt > retries+1+crashAllowance:
+			deadReason = fmt.Sprintf("The invocation was delivered %d times without completing.", attempt)
+			act = failedActivation(q, p, gust.Errorf(gust.KindInvalid, "%s", deadReason))
+		default:
+			act = s.runner.Run(ctx, job)
+			if retryable(act.Response.StatusCode) {
+				if attempt <= retries {
+					// Another attempt will come; only the last one is recorded.
+					s.log.Info("activation failed, retrying", "activation", q.ActivationID, "attempt", attempt, "status", act.Response.StatusCode.String())
+					_ = msg.NakWithDelay(backoff(attempt - 1))
+					return
+				}
+				deadReason = fmt.Sprintf("The last of %d attempts ended with %s: %s", attempt, act.Response.StatusCode, errorText(act.Response.Result))
+			}
+		}
+		if attempt > 1 {
+			act.Annotations = act.Annotations.Set("attempts", attempt)
+		}
+	}
+	if deadReason != "" {
+		if err := s.queue.deadLetter(ctx, q, deadReason, attempt); err != nil {
+			s.log.Error("dead letter not stored; the invocation will be redelivered", "activation", q.ActivationID, "err", err)
+			_ = msg.Nak()
+			return
+		}
 	}
 	durable := make(chan error, 1)
 	if err := s.records.Put(act, durable); err != nil {
@@ -162,6 +206,21 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 		return
 	}
 	_ = msg.Ack()
+}
+
+// errorText returns the "error" value of a result, for messages.
+func errorText(result json.RawMessage) string {
+	var v struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(result, &v) != nil || len(v.Error) == 0 {
+		return string(result)
+	}
+	var s string
+	if json.Unmarshal(v.Error, &s) == nil {
+		return s
+	}
+	return string(v.Error)
 }
 
 // keepAlive tells the queue the message is still being worked on.

@@ -191,6 +191,9 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 		}
 		a.Annotations = a.Annotations.Merge(*in.Annotations)
 	}
+	if err := activation.ValidateRetryAnnotations(a.Annotations); err != nil {
+		return nil, nil, err
+	}
 	if n := a.Annotations.Size(); n > lim.MaxParameterSize {
 		return nil, nil, gust.Errorf(gust.KindTooLarge, "The annotations are larger than allowed: %d > %d bytes.", n, lim.MaxParameterSize)
 	}

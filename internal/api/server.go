@@ -37,6 +37,7 @@ type Config struct {
 	Keys        *store.Keys
 	Activations *store.Activations
 	Invoker     Invoker
+	DeadLetters DeadLetters
 	Runtimes    Runtimes
 	Limits      gust.SystemLimits
 	Logger      *slog.Logger
@@ -85,6 +86,8 @@ func (s *Server) routes() {
 	}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations", s.auth(methods{"GET": s.listActivations}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations/{rest...}", s.auth(methods{"GET": s.getActivation}))
+	s.mux.Handle("/api/v1/namespaces/{ns}/dlq", s.auth(methods{"GET": s.listDeadLetters}))
+	s.mux.Handle("/api/v1/namespaces/{ns}/dlq/{id}", s.auth(methods{"POST": s.redrive, "DELETE": s.discardDeadLetter}))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return gust.ErrNotFound
 	}))

@@ -159,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.http = &http.Server{
 		Handler: api.New(api.Config{
-			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service,
+			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service, DeadLetters: a.Service,
 			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -90,3 +90,7 @@ func pathOfKey(key string) (gust.Path, bool) {
 	}
 	return gust.Path{}, false
 }
+
+// Token escapes s into one subject token, for other packages that key
+// subjects by entity names.
+func Token(s string) string { return token(s) }

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gust-faas/gust/internal/client"
+	"github.com/gust-faas/gust/internal/gust"
+)
+
+// cliLocation is the time zone of printed dates; tests set UTC.
+var cliLocation = time.Local
+
+// printJSON writes a JSON document indented, with a final newline. Text
+// that is not JSON is written as it is rather than lost.
+func printJSON(w io.Writer, raw []byte) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		b.Reset()
+		b.Write(bytes.TrimSpace(raw))
+	}
+	b.WriteByte('\n')
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// actionKind returns an action's runtime kind. List summaries have no
+// exec.kind; the server records it in the "exec" annotation.
+func actionKind(a *gust.Action) string {
+	if a.Exec.Kind != "" {
+		return a.Exec.Kind
+	}
+	if v, ok := a.Annotations.Get("exec"); ok {
+		var s string
+		if json.Unmarshal(v, &s) == nil && s != "" {
+			return s
+		}
+	}
+	return "-"
+}
+
+// printActionList writes the table wsk prints for `action list`.
+func printActionList(w io.Writer, actions []gust.Action) error {
+	fmt.Fprintln(w, "actions")
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	for i := range actions {
+		a := &actions[i]
+		shared := "private"
+		if a.Publish {
+			shared = "shared"
+		}
+		fmt.Fprintf(tw, "/%s/%s\t%s\t%s\n", a.Namespace, a.Name, shared, actionKind(a))
+	}
+	return tw.Flush()
+}
+
+// annotationString returns a string annotation, or "".
+func annotationString(kv gust.KeyValues, key string) string {
+	var s string
+	if v, ok := kv.Get(key); ok {
+		_ = json.Unmarshal(v, &s) // not a string: treat as absent
+	}
+	return s
+}
+
+// activationStart says how the instance that ran an activation came to be:
+// the invoker records initTime only when it had to initialise one.
+func activationStart(a *gust.Activation) string {
+	kind := annotationString(a.Annotations, "kind")
+	if kind == "sequence" || kind == "" {
+		return "--" // a sequence or trigger runs no instance of its own
+	}
+	if _, cold := a.Annotations.Get("initTime"); cold {
+		return "cold"
+	}
+	return "warm"
+}
+
+// activationEntity names the entity of an activation as "ns/[pkg/]name:version".
+func activationEntity(a *gust.Activation) string {
+	path := annotationString(a.Annotations, "path")
+	if path == "" {
+		path = a.Namespace + "/" + a.Name
+	}
+	if a.Version != "" {
+		path += ":" + a.Version
+	}
+	return path
+}
+
+// printActivationList writes the table of `activation list`, newest first
+// as the server sends it.
+func printActivationList(w io.Writer, acts []client.ListedActivation, loc *time.Location) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	fmt.Fprintln(tw, "Datetime\tActivation ID\tKind\tStart\tDuration\tStatus\tEntity")
+	for i := range acts {
+		a := &acts[i]
+		kind := annotationString(a.Annotations, "kind")
+		if kind == "" {
+			kind = "-"
+		}
+		duration := "-"
+		if a.End != 0 || a.Duration != 0 {
+			duration = strconv.FormatInt(a.Duration, 10) + "ms"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			time.UnixMilli(a.Start).In(loc).Format(time.DateTime), a.ActivationID, kind,
+			activationStart(&a.Activation), duration, a.Status(), activationEntity(&a.Activation))
+	}
+	return tw.Flush()
+}
+
+// printPolled writes one activation seen by `activation poll`.
+func printPolled(w io.Writer, a *client.ListedActivation) {
+	fmt.Fprintf(w, "\nActivation: '%s' (%s) %s\n", a.Name, a.ActivationID, a.Status())
+	for _, l := range a.Logs {
+		fmt.Fprintf(w, "    %s\n", l)
+	}
+	if len(a.Response.Result) > 0 {
+		fmt.Fprintf(w, "    result: %s\n", a.Response.Result)
+	}
+}
