@@ -47,10 +47,11 @@ var cliGroups = []cliGroup{
 	{"activation", "inspect the records of action runs"},
 	{"namespace", "list the namespaces of your credentials"},
 	{"property", "save and show the API host and credentials"},
+	{"dlq", "list, redrive and discard invocations that failed every attempt"},
 }
 
 // cliCommands are all the client commands, in the order help lists them.
-var cliCommands = slices.Concat(actionCommands(), activationCommands(), []*cliCommand{
+var cliCommands = slices.Concat(actionCommands(), activationCommands(), dlqCommands(), []*cliCommand{
 	{group: "namespace", name: "list", summary: "list the namespaces of your credentials", run: runNamespaceList},
 	{group: "property", name: "set", summary: "save settings in the config file ($GUST_CONFIG_FILE or ~/.gust/config)",
 		flags: []cliFlag{
