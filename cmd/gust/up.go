@@ -29,6 +29,7 @@ type upSettings struct {
 	drain      time.Duration
 	perMinute  int
 	concurrent int
+	invokerMB  int
 }
 
 func envOr(name, def string) string {
@@ -68,6 +69,11 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	if err != nil {
 		return s, usageError{fmt.Errorf("GUST_CONCURRENT_INVOCATIONS: %w", err)}
 	}
+	invMB, err := strconv.Atoi(envOr("GUST_INVOKER_MEMORY", strconv.Itoa(app.DefaultInvokerMemoryMB())))
+	if err != nil {
+		return s, usageError{fmt.Errorf("GUST_INVOKER_MEMORY: %w", err)}
+	}
+	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
 	fs.IntVar(&s.concurrent, "concurrent-invocations", concurrent, "activations a namespace may have in flight (env GUST_CONCURRENT_INVOCATIONS)")
 	fs.Usage = func() {
@@ -109,7 +115,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Limits:  limits,
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
-		DrainTimeout: s.drain, Build: version,
+		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB,
 	})
 	if err != nil {
 		return err

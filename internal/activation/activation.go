@@ -26,6 +26,15 @@ type Runner interface {
 	Run(ctx context.Context, job *invoker.Job) *gust.Activation
 }
 
+// Admitter reserves an invoker's capacity for an activation before it runs.
+type Admitter interface {
+	Admit(ctx context.Context, a *gust.Action, wait time.Duration) (release func(), err error)
+}
+
+// admitWait is how long a blocking call queues for capacity before it is
+// shed with 503.
+const admitWait = 2 * time.Second
+
 // Records is where activation records go.
 type Records interface {
 	Put(act *gust.Activation, durable chan error) error
@@ -105,17 +114,31 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 		}
 		return Outcome{ActivationID: job.ActivationID}, nil
 	}
-	return s.runBlocking(ctx, job, req.Wait), nil
+	release, err := s.admit(ctx, job, admitWait)
+	if err != nil {
+		s.throttle.release(ns)
+		return Outcome{}, err
+	}
+	return s.runBlocking(ctx, job, req.Wait, release), nil
+}
+
+// admit reserves capacity for job on the runner, when it keeps a budget.
+func (s *Service) admit(ctx context.Context, job *invoker.Job, wait time.Duration) (func(), error) {
+	if a, ok := s.runner.(Admitter); ok {
+		return a.Admit(ctx, job.Action, wait)
+	}
+	return func() {}, nil
 }
 
 // runBlocking runs job, waiting at most wait for its end. A run that
 // outlives the wait goes on and records its activation when it ends.
-func (s *Service) runBlocking(ctx context.Context, job *invoker.Job, wait time.Duration) Outcome {
+func (s *Service) runBlocking(ctx context.Context, job *invoker.Job, wait time.Duration, release func()) Outcome {
 	done := make(chan *gust.Activation, 1)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.throttle.release(job.Namespace)
+		defer release()
 		// The activation belongs to the platform once accepted: a client
 		// that hangs up does not cancel it.
 		act := s.runner.Run(context.WithoutCancel(ctx), job)

@@ -173,7 +173,14 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 			deadReason = fmt.Sprintf("The invocation was delivered %d times without completing.", attempt)
 			act = failedActivation(q, p, gust.Errorf(gust.KindInvalid, "%s", deadReason))
 		default:
+			// Queued work waits for capacity as long as it takes.
+			release, aerr := s.admit(ctx, job, 0)
+			if aerr != nil {
+				_ = msg.NakWithDelay(time.Second)
+				return
+			}
 			act = s.runner.Run(ctx, job)
+			release()
 			if retryable(act.Response.StatusCode) {
 				if attempt <= retries {
 					// Another attempt will come; only the last one is recorded.

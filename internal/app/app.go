@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gust-faas/gust/internal/activation"
@@ -45,6 +46,7 @@ type Config struct {
 	ActivationMaxAge   time.Duration // retention of activation records, default 7 days
 	ActivationMaxCount int64         // records kept, default 1,000,000
 	AsyncWorkers       int           // non-blocking activations run at once, default 16
+	InvokerMemoryMB    int           // memory the invoker's activations may reserve; default half the machine
 	DrainTimeout       time.Duration // how long shutdown waits for running activations, default 60s
 	Build              string
 }
@@ -86,6 +88,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	if cfg.AsyncWorkers <= 0 {
 		cfg.AsyncWorkers = 16
+	}
+	if cfg.InvokerMemoryMB <= 0 {
+		cfg.InvokerMemoryMB = DefaultInvokerMemoryMB()
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 60 * time.Second
@@ -140,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Invoker = invoker.New(invoker.Config{
 		Backends:      []sandbox.Backend{a.wasm},
 		MaxResultSize: cfg.Limits.MaxResultSize,
+		MemoryMB:      cfg.InvokerMemoryMB,
 		Logger:        log,
 	})
 	queue, err := activation.OpenQueue(ctx, js, reps)
@@ -226,4 +232,19 @@ func (a *App) close() {
 	if a.release != nil {
 		a.release()
 	}
+}
+
+// DefaultInvokerMemoryMB is half the machine's memory, at least 1 GB: the
+// rest is left to the platform, the page cache and other tenants of the host.
+func DefaultInvokerMemoryMB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		var kb int
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				return max(kb/1024/2, 1024)
+			}
+		}
+	}
+	return 2048
 }

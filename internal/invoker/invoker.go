@@ -22,7 +22,10 @@ type Config struct {
 	Backends      []sandbox.Backend
 	MaxFunctions  int // prepared functions kept (LRU); default 512
 	MaxResultSize int // bytes; default 1 MB
-	Logger        *slog.Logger
+	// MemoryMB is the memory the activations running here may reserve in
+	// all (each reserves its action's memory limit); default 2048.
+	MemoryMB int
+	Logger   *slog.Logger
 }
 
 // Invoker runs activations on its sandbox backends.
@@ -37,6 +40,7 @@ type Invoker struct {
 	lru   *list.List               // of *entry, most recent first
 
 	inflight sync.WaitGroup
+	capacity *capacity
 }
 
 type entry struct {
@@ -65,6 +69,10 @@ func New(cfg Config) *Invoker {
 	if inv.log == nil {
 		inv.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MemoryMB <= 0 {
+		cfg.MemoryMB = 2048
+	}
+	inv.capacity = newCapacity(cfg.MemoryMB)
 	for _, b := range cfg.Backends {
 		for _, k := range b.Kinds() {
 			inv.backends[k] = b
@@ -251,6 +259,20 @@ func annotations(job *Job, res *sandbox.Result, start time.Time) gust.KeyValues 
 	kv = kv.Set("start", string(res.Start))
 	return kv
 }
+
+// Admit reserves memory for an activation of a before it runs, waiting at
+// most wait (0: as long as ctx allows) for running activations to finish.
+// Call release once the activation ended.
+func (inv *Invoker) Admit(ctx context.Context, a *gust.Action, wait time.Duration) (release func(), err error) {
+	mb := a.Limits.Memory
+	if err := inv.capacity.acquire(ctx, mb, wait); err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(func() { inv.capacity.release(mb) }), nil
+}
+
+// FreeMemory is the memory (MB) not reserved by running activations.
+func (inv *Invoker) FreeMemory() int { return inv.capacity.free() }
 
 // Drain waits for running activations to finish or ctx to end.
 func (inv *Invoker) Drain(ctx context.Context) error {
