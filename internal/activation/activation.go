@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gust-faas/gust/internal/gust"
@@ -50,9 +52,13 @@ type Service struct {
 	limits   gust.SystemLimits
 	log      *slog.Logger
 
-	wg       sync.WaitGroup // background completions of blocking calls that outlived their wait
-	stopping chan struct{}
-	throttle *throttle
+	wg        sync.WaitGroup // background completions of blocking calls that outlived their wait
+	stopping  chan struct{}
+	throttle  *throttle
+	placement *Placement
+	ackWait   time.Duration
+	killed    atomic.Bool   // Kill was called: act as a crashed invoker
+	dead      chan struct{} // closed by Kill
 }
 
 // Config wires a Service.
@@ -64,6 +70,12 @@ type Config struct {
 	Queue    *Queue
 	Limits   gust.SystemLimits
 	Logger   *slog.Logger
+	// Placement spreads blocking activations over several invokers; nil
+	// runs everything on Runner.
+	Placement *Placement
+	// AckWait is how long a queued invocation may go without a sign of
+	// life from its worker before it is delivered to another; default 30s.
+	AckWait time.Duration
 }
 
 // New returns a Service.
@@ -73,7 +85,7 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
-		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle()}
+		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle(), placement: cfg.Placement, ackWait: cfg.AckWait, dead: make(chan struct{})}
 }
 
 // Request is one invocation.
@@ -113,6 +125,14 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 			return Outcome{}, err
 		}
 		return Outcome{ActivationID: job.ActivationID}, nil
+	}
+	if id, remote := s.place(job); remote {
+		out, err := s.invokeRemote(ctx, id, job, req.Params, req.Wait)
+		if !errors.Is(err, errNoResponder) {
+			s.throttle.release(ns)
+			return out, err
+		}
+		// The invoker left between its last heartbeat and now: run here.
 	}
 	release, err := s.admit(ctx, job, admitWait)
 	if err != nil {
@@ -157,6 +177,18 @@ func (s *Service) runBlocking(ctx context.Context, job *invoker.Job, wait time.D
 	}
 	return Outcome{ActivationID: job.ActivationID}
 }
+
+// Kill makes the service behave as if its process died: it stops taking
+// queued work and drops every result it has not yet acknowledged, so the
+// queue delivers that work to another invoker. For failover tests.
+func (s *Service) Kill() {
+	if !s.killed.Swap(true) {
+		close(s.dead)
+	}
+}
+
+// Dead is closed once Kill was called.
+func (s *Service) Dead() <-chan struct{} { return s.dead }
 
 // Wait blocks until background runs have ended or ctx is done.
 func (s *Service) Wait(ctx context.Context) error {

@@ -94,10 +94,14 @@ type Lookup interface {
 // Work consumes the queue with up to workers activations at a time until
 // ctx ends; then it stops taking messages and waits for those in progress.
 func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
+	wait := s.ackWait
+	if wait <= 0 {
+		wait = ackWait
+	}
 	cons, err := s.queue.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       queueConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
+		AckWait:       wait,
 		MaxDeliver:    -1,
 		MaxAckPending: 1024,
 	})
@@ -108,9 +112,16 @@ func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
 	if err != nil {
 		return fmt.Errorf("consume invocations: %w", err)
 	}
-	go func() { <-ctx.Done(); it.Drain() }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Drain()
+		case <-s.dead:
+			it.Stop()
+		}
+	}()
 	sem := make(chan struct{}, workers)
-	for {
+	for !s.killed.Load() {
 		msg, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
@@ -143,7 +154,7 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 		_ = msg.Ack()
 		return
 	}
-	stop := keepAlive(msg)
+	stop := s.keepAlive(msg)
 	defer stop()
 	defer s.throttle.release(q.Namespace)
 
@@ -181,6 +192,9 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 			}
 			act = s.runner.Run(ctx, job)
 			release()
+			if s.killed.Load() {
+				return // a dead worker acknowledges nothing
+			}
 			if retryable(act.Response.StatusCode) {
 				if attempt <= retries {
 					// Another attempt will come; only the last one is recorded.
@@ -194,6 +208,9 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 		if attempt > 1 {
 			act.Annotations = act.Annotations.Set("attempts", attempt)
 		}
+	}
+	if s.killed.Load() {
+		return // a dead worker acknowledges nothing
 	}
 	if deadReason != "" {
 		if err := s.queue.deadLetter(ctx, q, deadReason, attempt); err != nil {
@@ -231,13 +248,20 @@ func errorText(result json.RawMessage) string {
 }
 
 // keepAlive tells the queue the message is still being worked on.
-func keepAlive(msg jetstream.Msg) (stop func()) {
-	t := time.NewTicker(ackWait / 3)
+func (s *Service) keepAlive(msg jetstream.Msg) (stop func()) {
+	every := s.ackWait / 3
+	if every <= 0 {
+		every = ackWait / 3
+	}
+	t := time.NewTicker(every)
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case <-t.C:
+				if s.killed.Load() {
+					return
+				}
 				_ = msg.InProgress()
 			case <-done:
 				return

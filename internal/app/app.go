@@ -22,6 +22,7 @@ import (
 	"github.com/gust-faas/gust/internal/invoker"
 	"github.com/gust-faas/gust/internal/sandbox"
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
+	"github.com/gust-faas/gust/internal/scheduler"
 	"github.com/gust-faas/gust/internal/store"
 )
 
@@ -48,6 +49,10 @@ type Config struct {
 	AsyncWorkers       int           // non-blocking activations run at once, default 16
 	InvokerMemoryMB    int           // memory the invoker's activations may reserve; default half the machine
 	DrainTimeout       time.Duration // how long shutdown waits for running activations, default 60s
+	NodeName           string        // names this node's invokers (NodeName-0, -1, …); default the host name
+	Invokers           int           // invokers in this process, default 1 (tests run several)
+	HeartbeatTTL       time.Duration // an invoker silent this long is dropped; default 3s
+	QueueAckWait       time.Duration // a queued invocation whose worker went silent this long is redelivered; default 30s
 	Build              string
 }
 
@@ -60,6 +65,7 @@ type App struct {
 	Broker      *broker.Broker
 	Entities    *store.Entities
 	Keys        *store.Keys
+	Routes      *store.Routes
 	Activations *store.Activations
 	Invoker     *invoker.Invoker
 	Service     *activation.Service
@@ -71,8 +77,22 @@ type App struct {
 	serveErr chan error
 	workCtx  context.Context
 	stopWork context.CancelFunc
-	workDone chan error
+	registry *scheduler.Registry
+
+	// Invokers run activations; the first one's service also serves the API.
+	Invokers []*InvokerRole
 }
+
+// InvokerRole is one invoker of this node and the service that feeds it.
+type InvokerRole struct {
+	ID      string
+	Invoker *invoker.Invoker
+	Service *activation.Service
+	done    chan error
+}
+
+// Registry lists the live invokers.
+func (a *App) Registry() *scheduler.Registry { return a.registry }
 
 // Start brings a node up and starts serving; it returns once the API
 // listens. Call Shutdown to stop it.
@@ -88,6 +108,18 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	if cfg.AsyncWorkers <= 0 {
 		cfg.AsyncWorkers = 16
+	}
+	if cfg.Invokers <= 0 {
+		cfg.Invokers = 1
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = scheduler.DefaultTTL
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName, _ = os.Hostname()
+		if cfg.NodeName == "" {
+			cfg.NodeName = "gust"
+		}
 	}
 	if cfg.InvokerMemoryMB <= 0 {
 		cfg.InvokerMemoryMB = DefaultInvokerMemoryMB()
@@ -127,6 +159,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.Keys, err = store.OpenKeys(ctx, js, reps, log); err != nil {
 		return nil, err
 	}
+	if a.Routes, err = store.OpenRoutes(ctx, js, reps, log); err != nil {
+		return nil, err
+	}
 	if a.Activations, err = store.OpenActivations(ctx, a.Broker.Conn, js, store.ActivationsConfig{
 		MaxAge: cfg.ActivationMaxAge, MaxMsgs: cfg.ActivationMaxCount, Replicas: reps,
 	}, log); err != nil {
@@ -142,20 +177,42 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.wasm, err = wasm.New(wasm.Config{CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Logger: log}); err != nil {
 		return nil, err
 	}
-	a.Invoker = invoker.New(invoker.Config{
-		Backends:      []sandbox.Backend{a.wasm},
-		MaxResultSize: cfg.Limits.MaxResultSize,
-		MemoryMB:      cfg.InvokerMemoryMB,
-		Logger:        log,
-	})
 	queue, err := activation.OpenQueue(ctx, js, reps)
 	if err != nil {
 		return nil, err
 	}
-	a.Service = activation.New(activation.Config{
-		Entities: a.Entities, Keys: a.Keys, Records: a.Activations, Runner: a.Invoker,
-		Queue: queue, Limits: cfg.Limits, Logger: log,
-	})
+	if a.registry, err = scheduler.OpenRegistry(ctx, js, reps, cfg.HeartbeatTTL, log); err != nil {
+		return nil, err
+	}
+	a.workCtx, a.stopWork = context.WithCancel(context.Background())
+	for i := range cfg.Invokers {
+		id := store.Token(fmt.Sprintf("%s-%d", cfg.NodeName, i))
+		inv := invoker.New(invoker.Config{
+			Backends:      []sandbox.Backend{a.wasm},
+			MaxResultSize: cfg.Limits.MaxResultSize,
+			MemoryMB:      cfg.InvokerMemoryMB,
+			Logger:        log.With("invoker", id),
+		})
+		svcCfg := activation.Config{
+			Entities: a.Entities, Keys: a.Keys, Records: a.Activations, Runner: inv,
+			Queue: queue, Limits: cfg.Limits, Logger: log.With("invoker", id), AckWait: cfg.QueueAckWait,
+		}
+		if i == 0 {
+			// The first invoker's service is also the API's: it places
+			// blocking activations on every live invoker.
+			svcCfg.Placement = &activation.Placement{Self: id, Registry: a.registry, Conn: a.Broker.Conn}
+		}
+		r := &InvokerRole{ID: id, Invoker: inv, Service: activation.New(svcCfg), done: make(chan error, 1)}
+		a.Invokers = append(a.Invokers, r)
+		if err := r.Service.Serve(a.workCtx, a.Broker.Conn, id); err != nil {
+			return nil, err
+		}
+		go func() { r.done <- r.Service.Work(a.workCtx, a.Activations, cfg.AsyncWorkers) }()
+		go a.registry.Heartbeats(a.workCtx, r.Service.Dead(), cfg.HeartbeatTTL/3, func() scheduler.Heartbeat {
+			return scheduler.Heartbeat{ID: id, MemoryMB: cfg.InvokerMemoryMB, FreeMB: inv.FreeMemory(), Kinds: inv.Kinds()}
+		})
+	}
+	a.Invoker, a.Service = a.Invokers[0].Invoker, a.Invokers[0].Service
 
 	a.ln = cfg.Listener
 	if a.ln == nil {
@@ -166,6 +223,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.http = &http.Server{
 		Handler: api.New(api.Config{
 			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service, DeadLetters: a.Service,
+			Routes: a.Routes,
 			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -176,9 +234,6 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.serveErr = make(chan error, 1)
 	go func() { a.serveErr <- a.http.Serve(a.ln) }()
 
-	a.workCtx, a.stopWork = context.WithCancel(context.Background())
-	a.workDone = make(chan error, 1)
-	go func() { a.workDone <- a.Service.Work(a.workCtx, a.Activations, cfg.AsyncWorkers) }()
 	return a, nil
 }
 
@@ -198,12 +253,14 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
 	a.stopWork()
-	select {
-	case <-a.workDone:
-	case <-ctx.Done():
-	}
-	if err := a.Service.Wait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("drain activations: %w", err))
+	for _, r := range a.Invokers {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+		}
+		if err := r.Service.Wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain activations of %s: %w", r.ID, err))
+		}
 	}
 	a.close()
 	return errors.Join(errs...)
@@ -211,14 +268,23 @@ func (a *App) Shutdown(ctx context.Context) error {
 
 // close releases everything in reverse order of creation.
 func (a *App) close() {
-	if a.Invoker != nil {
-		a.Invoker.Close(context.Background())
+	if a.stopWork != nil {
+		a.stopWork()
+	}
+	for _, r := range a.Invokers {
+		r.Invoker.Close(context.Background())
+	}
+	if a.registry != nil {
+		a.registry.Close()
 	}
 	if a.wasm != nil {
 		_ = a.wasm.Close(context.Background())
 	}
 	if a.Activations != nil {
 		a.Activations.Close()
+	}
+	if a.Routes != nil {
+		a.Routes.Close()
 	}
 	if a.Keys != nil {
 		a.Keys.Close()
