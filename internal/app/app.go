@@ -191,6 +191,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			Backends:      []sandbox.Backend{a.wasm},
 			MaxResultSize: cfg.Limits.MaxResultSize,
 			MemoryMB:      cfg.InvokerMemoryMB,
+			ID:            id,
 			Logger:        log.With("invoker", id),
 		})
 		svcCfg := activation.Config{
@@ -223,7 +224,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.http = &http.Server{
 		Handler: api.New(api.Config{
 			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service, DeadLetters: a.Service,
-			Routes: a.Routes,
+			Routes:   a.Routes,
 			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -25,7 +25,9 @@ type Config struct {
 	// MemoryMB is the memory the activations running here may reserve in
 	// all (each reserves its action's memory limit); default 2048.
 	MemoryMB int
-	Logger   *slog.Logger
+	// ID names the invoker in activation annotations ("invoker").
+	ID     string
+	Logger *slog.Logger
 }
 
 // Invoker runs activations on its sandbox backends.
@@ -41,6 +43,7 @@ type Invoker struct {
 
 	inflight sync.WaitGroup
 	capacity *capacity
+	id       string
 }
 
 type entry struct {
@@ -73,6 +76,7 @@ func New(cfg Config) *Invoker {
 		cfg.MemoryMB = 2048
 	}
 	inv.capacity = newCapacity(cfg.MemoryMB)
+	inv.id = cfg.ID
 	for _, b := range cfg.Backends {
 		for _, k := range b.Kinds() {
 			inv.backends[k] = b
@@ -228,12 +232,15 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 	}
 	act.Start = start.UnixMilli()
 	act.End = end.UnixMilli()
-	act.Duration = end.Sub(start).Milliseconds()
+	act.Duration = act.End - act.Start // as OpenWhisk defines it, so the three always agree
 	act.Response = gust.Response{StatusCode: res.Status, Result: res.Result}
 	if res.Logs != nil {
 		act.Logs = res.Logs
 	}
 	act.Annotations = annotations(job, res, start)
+	if inv.id != "" {
+		act.Annotations = act.Annotations.Set("invoker", inv.id)
+	}
 	return act
 }
 
