@@ -18,6 +18,7 @@ import (
 
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/invoker"
+	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/store"
 )
 
@@ -52,13 +53,14 @@ type Service struct {
 	limits   gust.SystemLimits
 	log      *slog.Logger
 
-	wg        sync.WaitGroup // background completions of blocking calls that outlived their wait
-	stopping  chan struct{}
-	throttle  *throttle
-	placement *Placement
-	ackWait   time.Duration
-	killed    atomic.Bool   // Kill was called: act as a crashed invoker
-	dead      chan struct{} // closed by Kill
+	wg                              sync.WaitGroup // background completions of blocking calls that outlived their wait
+	stopping                        chan struct{}
+	throttle                        *throttle
+	placement                       *Placement
+	ackWait                         time.Duration
+	killed                          atomic.Bool   // Kill was called: act as a crashed invoker
+	dead                            chan struct{} // closed by Kill
+	deadLetters, retries, throttled metrics.Counter
 }
 
 // Config wires a Service.
@@ -76,6 +78,7 @@ type Config struct {
 	// AckWait is how long a queued invocation may go without a sign of
 	// life from its worker before it is delivered to another; default 30s.
 	AckWait time.Duration
+	Metrics *metrics.Registry // optional
 }
 
 // New returns a Service.
@@ -84,8 +87,16 @@ func New(cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
+	s := &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
 		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle(), placement: cfg.Placement, ackWait: cfg.AckWait, dead: make(chan struct{})}
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = metrics.New()
+	}
+	s.deadLetters = reg.Counter("gust_dead_letters_total", "Non-blocking invocations moved to the dead-letter stream.", "namespace")
+	s.retries = reg.Counter("gust_retries_total", "Failed attempts of non-blocking invocations that were retried.", "namespace")
+	s.throttled = reg.Counter("gust_throttled_total", "Invocations refused by a namespace throttle.", "namespace")
+	return s
 }
 
 // Request is one invocation.
@@ -116,6 +127,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	}
 	ns := req.Caller.Namespace
 	if err := s.throttle.admit(ns, s.limits.InvocationsPerMinute, s.limits.ConcurrentInvocations); err != nil {
+		s.throttled.Inc(ns)
 		return Outcome{}, err
 	}
 	if !req.Blocking {

@@ -199,6 +199,7 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 				if attempt <= retries {
 					// Another attempt will come; only the last one is recorded.
 					s.log.Info("activation failed, retrying", "activation", q.ActivationID, "attempt", attempt, "status", act.Response.StatusCode.String())
+					s.retries.Inc(q.Namespace)
 					_ = msg.NakWithDelay(backoff(attempt - 1))
 					return
 				}
@@ -218,6 +219,7 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 			_ = msg.Nak()
 			return
 		}
+		s.deadLetters.Inc(q.Namespace)
 	}
 	durable := make(chan error, 1)
 	if err := s.records.Put(act, durable); err != nil {

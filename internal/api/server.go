@@ -17,6 +17,7 @@ import (
 
 	"github.com/gust-faas/gust/internal/activation"
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/store"
 )
 
@@ -39,6 +40,7 @@ type Config struct {
 	Invoker     Invoker
 	DeadLetters DeadLetters
 	Runtimes    Runtimes
+	Metrics     *metrics.Registry // served at /metrics; optional
 	Limits      gust.SystemLimits
 	Logger      *slog.Logger
 	Build       string // version shown by GET /api/v1
@@ -86,6 +88,7 @@ func (s *Server) routes() {
 	}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations", s.auth(methods{"GET": s.listActivations}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations/{rest...}", s.auth(methods{"GET": s.getActivation}))
+	s.mux.Handle("/metrics", s.auth(methods{"GET": s.serveMetrics}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/dlq", s.auth(methods{"GET": s.listDeadLetters}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/dlq/{id}", s.auth(methods{"POST": s.redrive, "DELETE": s.discardDeadLetter}))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {

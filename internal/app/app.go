@@ -20,6 +20,7 @@ import (
 	"github.com/gust-faas/gust/internal/broker"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/invoker"
+	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/sandbox"
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
 	"github.com/gust-faas/gust/internal/scheduler"
@@ -70,6 +71,7 @@ type App struct {
 	Invoker     *invoker.Invoker
 	Service     *activation.Service
 	Guest       *store.Identity
+	Metrics     *metrics.Registry
 
 	wasm     *wasm.Backend
 	ln       net.Listener
@@ -138,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a = &App{cfg: cfg, log: log, release: release}
+	a = &App{cfg: cfg, log: log, release: release, Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -192,11 +194,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			MaxResultSize: cfg.Limits.MaxResultSize,
 			MemoryMB:      cfg.InvokerMemoryMB,
 			ID:            id,
+			Metrics:       a.Metrics,
 			Logger:        log.With("invoker", id),
 		})
 		svcCfg := activation.Config{
 			Entities: a.Entities, Keys: a.Keys, Records: a.Activations, Runner: inv,
-			Queue: queue, Limits: cfg.Limits, Logger: log.With("invoker", id), AckWait: cfg.QueueAckWait,
+			Queue: queue, Limits: cfg.Limits, Logger: log.With("invoker", id), AckWait: cfg.QueueAckWait, Metrics: a.Metrics,
 		}
 		if i == 0 {
 			// The first invoker's service is also the API's: it places
@@ -225,7 +228,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Handler: api.New(api.Config{
 			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service, DeadLetters: a.Service,
 			Routes:   a.Routes,
-			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build,
+			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build, Metrics: a.Metrics,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

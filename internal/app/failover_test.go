@@ -141,3 +141,37 @@ func TestFailoverOfQueuedWork(t *testing.T) {
 		t.Fatalf("%d records, want 1", count.Activations)
 	}
 }
+
+func TestMetricsAreTenantScoped(t *testing.T) {
+	n := gusttest.Start(t)
+	put(t, n, "m", wasmtest.Build(t, "noop"))
+	resp := n.Do(t, "POST", "/api/v1/namespaces/_/actions/m?blocking=true", nil)
+	resp.Body.Close()
+	resp = n.Do(t, "GET", "/metrics", nil)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `gust_activations_total{namespace="guest",action="m",start="cold",status="success"} 1`) {
+		t.Fatalf("metrics: %d\n%s", resp.StatusCode, body)
+	}
+	other, err := n.Keys.Ensure(t.Context(), "other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", n.URL+"/metrics", nil)
+	u, k, _ := strings.Cut(other.Auth(), ":")
+	req.SetBasicAuth(u, k)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), `namespace="guest"`) {
+		t.Fatalf("another tenant sees guest's series:\n%s", body)
+	}
+	resp, _ = http.Get(n.URL + "/metrics")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous /metrics: %d", resp.StatusCode)
+	}
+}

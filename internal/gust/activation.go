@@ -1,6 +1,7 @@
 package gust
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -95,10 +96,14 @@ func (r *Response) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ErrorResult builds a result {"error": msg}.
+// ErrorResult builds a result {"error": msg}. HTML is not escaped, so
+// messages such as "9 > 7 bytes" read as OpenWhisk writes them.
 func ErrorResult(msg string) json.RawMessage {
-	b, _ := json.Marshal(map[string]string{"error": msg})
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"error": msg})
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 // NewActivationID returns a 32-hex-character id whose first 48 bits are the

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/sandbox"
 )
 
@@ -26,8 +27,9 @@ type Config struct {
 	// all (each reserves its action's memory limit); default 2048.
 	MemoryMB int
 	// ID names the invoker in activation annotations ("invoker").
-	ID     string
-	Logger *slog.Logger
+	ID      string
+	Metrics *metrics.Registry // optional
+	Logger  *slog.Logger
 }
 
 // Invoker runs activations on its sandbox backends.
@@ -44,6 +46,17 @@ type Invoker struct {
 	inflight sync.WaitGroup
 	capacity *capacity
 	id       string
+	m        invokerMetrics
+}
+
+// invokerMetrics are the invoker's telemetry series.
+type invokerMetrics struct {
+	activations metrics.Counter // by namespace, action, start (cold/prewarmed/warm), status
+	waitMs      metrics.Counter // queue wait, summed, by namespace and action
+	runMs       metrics.Counter // run time, summed, by namespace and action
+	memoryUsed  metrics.Gauge   // MB reserved, by invoker
+	running     metrics.Gauge   // activations running, by invoker
+	evictions   metrics.Counter // prepared functions dropped from the cache, by invoker
 }
 
 type entry struct {
@@ -77,6 +90,18 @@ func New(cfg Config) *Invoker {
 	}
 	inv.capacity = newCapacity(cfg.MemoryMB)
 	inv.id = cfg.ID
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = metrics.New()
+	}
+	inv.m = invokerMetrics{
+		activations: reg.Counter("gust_activations_total", "Activations run, by how their instance started and how they ended.", "namespace", "action", "start", "status"),
+		waitMs:      reg.Counter("gust_activation_wait_milliseconds_total", "Time activations waited before running (divide by gust_activations_total for the mean).", "namespace", "action"),
+		runMs:       reg.Counter("gust_activation_run_milliseconds_total", "Time activations ran.", "namespace", "action"),
+		memoryUsed:  reg.Gauge("gust_invoker_memory_reserved_mb", "Memory reserved by running activations.", "invoker"),
+		running:     reg.Gauge("gust_invoker_activations_running", "Activations running now.", "invoker"),
+		evictions:   reg.Counter("gust_invoker_function_evictions_total", "Prepared functions evicted from the invoker's cache.", "invoker"),
+	}
 	for _, b := range cfg.Backends {
 		for _, k := range b.Kinds() {
 			inv.backends[k] = b
@@ -163,6 +188,9 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 		evicted = append(evicted, oe)
 	}
 	inv.mu.Unlock()
+	if len(evicted) > 0 {
+		inv.m.evictions.Add(float64(len(evicted)), inv.id)
+	}
 	for _, oe := range evicted {
 		go func() {
 			<-oe.ready
@@ -199,6 +227,8 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 	inv.inflight.Add(1)
 	defer inv.inflight.Done()
+	inv.m.running.Add(1, inv.id)
+	defer inv.m.running.Add(-1, inv.id)
 	a := job.Action
 	act := &gust.Activation{
 		Namespace:    job.Namespace,
@@ -241,6 +271,12 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 	if inv.id != "" {
 		act.Annotations = act.Annotations.Set("invoker", inv.id)
 	}
+	path := a.Path().Rel(false)
+	inv.m.activations.Inc(job.Namespace, path, string(res.Start), res.Status.String())
+	if !job.Received.IsZero() {
+		inv.m.waitMs.Add(float64(start.Sub(job.Received).Milliseconds()), job.Namespace, path)
+	}
+	inv.m.runMs.Add(float64(act.Duration), job.Namespace, path)
 	return act
 }
 
@@ -275,7 +311,11 @@ func (inv *Invoker) Admit(ctx context.Context, a *gust.Action, wait time.Duratio
 	if err := inv.capacity.acquire(ctx, mb, wait); err != nil {
 		return nil, err
 	}
-	return sync.OnceFunc(func() { inv.capacity.release(mb) }), nil
+	inv.m.memoryUsed.Add(float64(mb), inv.id)
+	return sync.OnceFunc(func() {
+		inv.capacity.release(mb)
+		inv.m.memoryUsed.Add(-float64(mb), inv.id)
+	}), nil
 }
 
 // FreeMemory is the memory (MB) not reserved by running activations.

@@ -64,7 +64,7 @@ func (b *LogBuffer) write(stream int, p []byte) {
 		data = data[i+1:]
 	}
 	if len(data) > 0 {
-		if b.truncated || len(b.partial[stream])+len(data) > b.limit {
+		if b.truncated || len(data) > b.limit {
 			// A line longer than the whole limit: keep what fits, drop the rest.
 			b.addLocked(stream, data)
 			return

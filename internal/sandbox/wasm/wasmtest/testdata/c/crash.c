@@ -1,0 +1,2 @@
+// crash: traps (wasm unreachable).
+int main(void) { __builtin_trap(); }

@@ -1,0 +1,2 @@
+// empty: prints nothing; the result is {}.
+int main(void) { return 0; }

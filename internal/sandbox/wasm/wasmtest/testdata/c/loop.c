@@ -1,0 +1,5 @@
+// loop: never returns.
+int main(void) {
+	volatile unsigned long n = 0;
+	for (;;) n++;
+}
