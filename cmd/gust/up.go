@@ -30,6 +30,7 @@ type upSettings struct {
 	perMinute  int
 	concurrent int
 	invokerMB  int
+	keepAlive  string
 }
 
 func envOr(name, def string) string {
@@ -73,6 +74,7 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	if err != nil {
 		return s, usageError{fmt.Errorf("GUST_INVOKER_MEMORY: %w", err)}
 	}
+	fs.StringVar(&s.keepAlive, "keep-alive", envOr("GUST_KEEP_ALIVE", "fixed:10m"), "how long idle functions stay warm: fixed:DURATION or hybrid (learns each action's idle times) (env GUST_KEEP_ALIVE)")
 	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
 	fs.IntVar(&s.concurrent, "concurrent-invocations", concurrent, "activations a namespace may have in flight (env GUST_CONCURRENT_INVOCATIONS)")
@@ -115,7 +117,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Limits:  limits,
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
-		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB,
+		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB, KeepAlive: s.keepAlive,
 	})
 	if err != nil {
 		return err

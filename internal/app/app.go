@@ -20,6 +20,7 @@ import (
 	"github.com/gust-faas/gust/internal/broker"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/invoker"
+	"github.com/gust-faas/gust/internal/keepalive"
 	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/sandbox"
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
@@ -54,7 +55,12 @@ type Config struct {
 	Invokers           int           // invokers in this process, default 1 (tests run several)
 	HeartbeatTTL       time.Duration // an invoker silent this long is dropped; default 3s
 	QueueAckWait       time.Duration // a queued invocation whose worker went silent this long is redelivered; default 30s
-	Build              string
+	WasmCacheDir       string        // compiled wasm cache; default DataDir/wasm-cache
+	// KeepAlive is the keep-alive policy of idle functions: "fixed:DURATION"
+	// (default fixed:10m, as OpenWhisk) or "hybrid" (the hybrid histogram
+	// policy of Shahrad et al., learning each action's idle times).
+	KeepAlive string
+	Build     string
 }
 
 // App is a running node.
@@ -172,7 +178,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("save credentials: %w", err)
 	}
 
-	if a.wasm, err = wasm.New(wasm.Config{CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Logger: log}); err != nil {
+	wasmCache := cfg.WasmCacheDir
+	if wasmCache == "" {
+		wasmCache = filepath.Join(cfg.DataDir, "wasm-cache")
+	}
+	if a.wasm, err = wasm.New(wasm.Config{CacheDir: wasmCache, Logger: log}); err != nil {
 		return nil, err
 	}
 	queue, err := activation.OpenQueue(ctx, js, reps)
@@ -185,7 +195,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.workCtx, a.stopWork = context.WithCancel(context.Background())
 	for i := range cfg.Invokers {
 		id := store.Token(fmt.Sprintf("%s-%d", cfg.NodeName, i))
+		policy, err := keepalive.Parse(cfg.KeepAlive)
+		if err != nil {
+			return nil, err
+		}
 		inv := invoker.New(invoker.Config{
+			KeepAlive:     policy,
 			Backends:      []sandbox.Backend{a.wasm},
 			MaxResultSize: cfg.Limits.MaxResultSize,
 			MemoryMB:      cfg.InvokerMemoryMB,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gust-faas/gust/internal/app"
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox/wasm/wasmtest"
 )
 
 // Node is a running node.
@@ -33,7 +34,10 @@ type Option func(*app.Config)
 // options it uses a fresh temp data directory.
 func Start(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	cfg := app.Config{DataDir: t.TempDir(), DrainTimeout: 10 * time.Second, Limits: TestLimits()}
+	cfg := app.Config{DataDir: t.TempDir(), DrainTimeout: 10 * time.Second, Limits: TestLimits(),
+		// Compiled modules are shared across tests and runs: compiling a Go
+		// guest takes seconds, tens of seconds under -race.
+		WasmCacheDir: wasmtest.CacheDir(t)}
 	if os.Getenv("GUST_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	} else {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/keepalive"
 	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/sandbox"
 )
@@ -26,6 +27,11 @@ type Config struct {
 	// MemoryMB is the memory the activations running here may reserve in
 	// all (each reserves its action's memory limit); default 2048.
 	MemoryMB int
+	// KeepAlive decides how long idle functions stay prepared (with their
+	// warm instances); default a fixed 10 minutes, as OpenWhisk.
+	KeepAlive keepalive.Policy
+	// SweepEvery is how often idle functions are checked; default 1s.
+	SweepEvery time.Duration
 	// ID names the invoker in activation annotations ("invoker").
 	ID      string
 	Metrics *metrics.Registry // optional
@@ -47,6 +53,10 @@ type Invoker struct {
 	capacity *capacity
 	id       string
 	m        invokerMetrics
+	policy   keepalive.Policy
+	plans    map[string]*prewarmPlan // functions unloaded until their pre-warm time
+	stop     chan struct{}
+	swept    sync.WaitGroup
 }
 
 // invokerMetrics are the invoker's telemetry series.
@@ -57,6 +67,8 @@ type invokerMetrics struct {
 	memoryUsed  metrics.Gauge   // MB reserved, by invoker
 	running     metrics.Gauge   // activations running, by invoker
 	evictions   metrics.Counter // prepared functions dropped from the cache, by invoker
+	unloads     metrics.Counter // functions closed by the keep-alive policy, by invoker
+	prewarms    metrics.Counter // functions prepared ahead of an expected call, by invoker
 }
 
 type entry struct {
@@ -64,6 +76,14 @@ type entry struct {
 	ready chan struct{} // closed when fn/err are set
 	fn    sandbox.Function
 	err   error
+
+	// For keep-alive, guarded by Invoker.mu.
+	action   *gust.Action
+	digest   string
+	code     func(context.Context) ([]byte, error)
+	busy     int                // calls in progress
+	lastEnd  time.Time          // end of the latest call (or preparation)
+	decision keepalive.Decision // what the policy said after it
 }
 
 // New returns an invoker over the given backends.
@@ -101,12 +121,26 @@ func New(cfg Config) *Invoker {
 		memoryUsed:  reg.Gauge("gust_invoker_memory_reserved_mb", "Memory reserved by running activations.", "invoker"),
 		running:     reg.Gauge("gust_invoker_activations_running", "Activations running now.", "invoker"),
 		evictions:   reg.Counter("gust_invoker_function_evictions_total", "Prepared functions evicted from the invoker's cache.", "invoker"),
+		unloads:     reg.Counter("gust_invoker_keepalive_unloads_total", "Idle functions closed by the keep-alive policy (scale to zero).", "invoker"),
+		prewarms:    reg.Counter("gust_invoker_prewarms_total", "Functions prepared again before an expected call.", "invoker"),
 	}
 	for _, b := range cfg.Backends {
 		for _, k := range b.Kinds() {
 			inv.backends[k] = b
 		}
 	}
+	inv.policy = cfg.KeepAlive
+	if inv.policy == nil {
+		inv.policy = keepalive.Fixed{KeepAlive: 10 * time.Minute}
+	}
+	inv.plans = map[string]*prewarmPlan{}
+	inv.stop = make(chan struct{})
+	every := cfg.SweepEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	inv.swept.Add(1)
+	go inv.sweeper(every)
 	return inv
 }
 
@@ -136,7 +170,9 @@ type Job struct {
 	Params       json.RawMessage // merged parameters, a JSON object
 	APIKey       string          // "uuid:key" handed to the function when it asked for it
 	Received     time.Time       // when the platform accepted the request
-	Cause        string
+	Cause        string          // id of the activation that caused this one: its sequence's or its trigger's
+	CausedBy     string          // the causedBy annotation: "sequence" for a sequence's component
+	Binding      string          // "ns/binding" when invoked through a package binding
 }
 
 func specLimits(l gust.Limits, maxResult int) sandbox.Limits {
@@ -157,13 +193,15 @@ func funcKey(a *gust.Action, digest string) string {
 // a bad module is refused at once and the first invoke is not slowed by
 // compilation.
 func (inv *Invoker) Prepare(ctx context.Context, a *gust.Action, digest string, code []byte) error {
-	_, err := inv.function(ctx, a, digest, func(context.Context) ([]byte, error) { return code, nil })
+	_, err := inv.function(ctx, a, digest, func(context.Context) ([]byte, error) { return code, nil }, false)
 	return err
 }
 
 // function returns the prepared function for a, preparing it once even when
 // many calls ask at the same time.
-func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string, code func(context.Context) ([]byte, error)) (sandbox.Function, error) {
+// With use, the entry is marked busy (under the same lock that found it, so
+// the sweeper cannot close it in between); the caller must mark it idle.
+func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string, code func(context.Context) ([]byte, error), use bool) (*entry, error) {
 	b, ok := inv.backends[a.Exec.Kind]
 	if !ok {
 		return nil, gust.Errorf(gust.KindInvalid, "The specified runtime '%s' is not available on this invoker.", a.Exec.Kind)
@@ -173,11 +211,18 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 	if el, ok := inv.funcs[key]; ok {
 		inv.lru.MoveToFront(el)
 		e := el.Value.(*entry)
+		if use {
+			e.busy++
+		}
 		inv.mu.Unlock()
 		<-e.ready
-		return e.fn, e.err
+		return e, e.err
 	}
-	e := &entry{key: key, ready: make(chan struct{})}
+	e := &entry{key: key, ready: make(chan struct{}), action: a, digest: digest, code: code,
+		lastEnd: time.Now(), decision: inv.policy.Decide(policyKey(a))}
+	if use {
+		e.busy = 1
+	}
 	inv.funcs[key] = inv.lru.PushFront(e)
 	var evicted []*entry
 	for inv.lru.Len() > inv.maxFuncs {
@@ -219,7 +264,7 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 		inv.mu.Unlock()
 		return nil, err
 	}
-	return e.fn, nil
+	return e, nil
 }
 
 // Run executes job and returns its activation record. Failures of the
@@ -241,9 +286,12 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		Logs:         []string{},
 	}
 	start := time.Now()
-	fn, err := inv.function(ctx, a, job.Digest, job.Code)
+	pkey := policyKey(a)
+	inv.policy.Observe(pkey, start)
+	e, err := inv.function(ctx, a, job.Digest, job.Code, true)
 	var res *sandbox.Result
 	if err == nil {
+		fn := e.fn
 		// The call's own deadline is enforced by the sandbox; this one only
 		// guards against a backend that fails to enforce it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Limits.Timeout)*time.Millisecond+5*time.Second)
@@ -251,6 +299,14 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		cancel()
 	}
 	end := time.Now()
+	inv.policy.Done(pkey, end)
+	if e != nil {
+		d := inv.policy.Decide(pkey)
+		inv.mu.Lock()
+		e.busy--
+		e.lastEnd, e.decision = end, d
+		inv.mu.Unlock()
+	}
 	if err != nil {
 		inv.log.Error("activation failed in the platform", "activation", job.ActivationID, "action", a.Path().String(), "err", err)
 		msg := "Failed to provision resources to run the action."
@@ -288,8 +344,8 @@ func annotations(job *Job, res *sandbox.Result, start time.Time) gust.KeyValues 
 	kv = kv.Set("path", a.Path().Rel(true))
 	kv = kv.Set("kind", a.Exec.Kind)
 	kv = kv.Set("timeout", res.TimedOut)
-	if job.Cause != "" {
-		kv = kv.Set("causedBy", "sequence")
+	if job.CausedBy != "" {
+		kv = kv.Set("causedBy", job.CausedBy)
 	}
 	if res.Start != sandbox.StartWarm {
 		kv = kv.Set("initTime", res.InitTime.Milliseconds())
@@ -300,6 +356,9 @@ func annotations(job *Job, res *sandbox.Result, start time.Time) gust.KeyValues 
 	}
 	kv = kv.Set("waitTime", wait)
 	kv = kv.Set("start", string(res.Start))
+	if job.Binding != "" {
+		kv = kv.Set("binding", job.Binding)
+	}
 	return kv
 }
 
@@ -335,6 +394,14 @@ func (inv *Invoker) Drain(ctx context.Context) error {
 
 // Close releases every prepared function.
 func (inv *Invoker) Close(ctx context.Context) {
+	inv.mu.Lock()
+	select {
+	case <-inv.stop:
+	default:
+		close(inv.stop)
+	}
+	inv.mu.Unlock()
+	inv.swept.Wait()
 	inv.mu.Lock()
 	entries := make([]*entry, 0, inv.lru.Len())
 	for el := inv.lru.Front(); el != nil; el = el.Next() {

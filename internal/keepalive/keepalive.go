@@ -12,7 +12,9 @@
 package keepalive
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -193,4 +195,27 @@ func cv(bins []int) float64 {
 		sq += d * d
 	}
 	return math.Sqrt(sq/float64(len(bins))) / mean
+}
+
+// Parse reads a policy setting: "" or "fixed" (10 minutes), "fixed:DURATION",
+// or "hybrid".
+func Parse(s string) (Policy, error) {
+	name, arg, _ := strings.Cut(s, ":")
+	switch name {
+	case "", "fixed":
+		d := 10 * time.Minute
+		if arg != "" {
+			var err error
+			if d, err = time.ParseDuration(arg); err != nil || d <= 0 {
+				return nil, fmt.Errorf("keep-alive %q: want fixed:DURATION with a positive duration such as fixed:10m", s)
+			}
+		}
+		return Fixed{KeepAlive: d}, nil
+	case "hybrid":
+		if arg != "" {
+			return nil, fmt.Errorf("keep-alive %q: hybrid takes no argument", s)
+		}
+		return NewHybrid(HybridConfig{}), nil
+	}
+	return nil, fmt.Errorf("keep-alive %q: want fixed, fixed:DURATION or hybrid", s)
 }

@@ -15,7 +15,9 @@ func TestFixedFallbackUntilHistory(t *testing.T) {
 		t.Fatalf("no history: %+v", d)
 	}
 	for i := 0; i < 3; i++ {
-		h.Observe("f", base.Add(time.Duration(i)*30*time.Minute))
+		at := base.Add(time.Duration(i) * 30 * time.Minute)
+		h.Observe("f", at)
+		h.Done("f", at.Add(time.Second))
 	}
 	if d := h.Decide("f"); d.PreWarm != 0 || d.KeepAlive != 10*time.Minute {
 		t.Fatalf("short history: %+v", d)
@@ -26,7 +28,9 @@ func TestHybridLearnsPeriod(t *testing.T) {
 	h := NewHybrid(HybridConfig{})
 	base := time.Unix(0, 0)
 	for i := 0; i < 20; i++ {
-		h.Observe("f", base.Add(time.Duration(i)*30*time.Minute))
+		at := base.Add(time.Duration(i) * 30 * time.Minute)
+		h.Observe("f", at)
+		h.Done("f", at.Add(time.Second))
 	}
 	d := h.Decide("f")
 	// All idle times are 30 min: unload, pre-warm at ~27 min, keep past 31 min.
@@ -42,7 +46,9 @@ func TestHybridOutOfRange(t *testing.T) {
 	h := NewHybrid(HybridConfig{Range: time.Hour})
 	base := time.Unix(0, 0)
 	for i := 0; i < 10; i++ {
-		h.Observe("f", base.Add(time.Duration(i)*2*time.Hour))
+		at := base.Add(time.Duration(i) * 2 * time.Hour)
+		h.Observe("f", at)
+		h.Done("f", at.Add(time.Second))
 	}
 	if d := h.Decide("f"); d.PreWarm != 0 || d.KeepAlive != time.Hour {
 		t.Fatalf("idle times beyond the range: %+v", d)
@@ -130,6 +136,20 @@ func TestReplayAzure2021(t *testing.T) {
 		t.Logf("k=%v  %-18s cold %3d/%d (%.1f%%)  idle %.0f MB·s", k, hybrid.Policy, hybrid.ColdStarts, hybrid.Calls, hybrid.ColdPercent(), hybrid.IdleMemSecs*k)
 		if hybrid.ColdStarts > fixed.ColdStarts {
 			t.Errorf("k=%v: hybrid has more cold starts (%d) than fixed (%d)", k, hybrid.ColdStarts, fixed.ColdStarts)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]string{"": "fixed-10m0s", "fixed": "fixed-10m0s", "fixed:90s": "fixed-1m30s", "hybrid": "hybrid-histogram"} {
+		p, err := Parse(in)
+		if err != nil || p.Name() != want {
+			t.Errorf("Parse(%q) = %v, %v; want %s", in, p, err, want)
+		}
+	}
+	for _, bad := range []string{"fixed:-1s", "fixed:x", "hybrid:3", "lru"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
 		}
 	}
 }

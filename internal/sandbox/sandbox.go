@@ -71,3 +71,10 @@ type Function interface {
 	// Close releases instances and compiled code.
 	Close(ctx context.Context) error
 }
+
+// Prewarmer is implemented by functions that can make an instance ready
+// ahead of a call the keep-alive policy expects; the next call reports
+// StartPrewarmed.
+type Prewarmer interface {
+	Prewarm(ctx context.Context) error
+}

@@ -60,6 +60,7 @@ type instance struct {
 	stdout, stderr redirect
 	ctx            context.Context // of the call in progress, for sleeps
 
+	prewarmed    bool      // made by Prewarm and not used yet
 	inPtr, inCap uint32    // the buffer from the last gust_alloc
 	buf          []byte    // input envelope, reused across calls
 	stack        [1]uint64 // CallWithStack's params and results; no per-call allocation
@@ -116,6 +117,10 @@ func (f *function) invokeReactor(ctx context.Context, call sandbox.Call) (*sandb
 	var err error
 	if inst != nil {
 		inst.bind(callCtx, logs)
+		if inst.prewarmed {
+			inst.prewarmed = false
+			res.Start = sandbox.StartPrewarmed
+		}
 	} else {
 		start := time.Now()
 		inst, err = f.newInstance(callCtx, logs)
@@ -277,4 +282,37 @@ func (p *pool) close() []*instance {
 	idle := p.idle
 	p.idle = nil
 	return idle
+}
+
+// Prewarm makes one reactor instance ready ahead of a call the keep-alive
+// policy expects, so that call skips instantiation (Start "prewarmed").
+// Commands get a fresh instance per call anyway, so there is nothing to do.
+func (f *function) Prewarm(ctx context.Context) error {
+	if f.shape != reactor {
+		return nil
+	}
+	if err := f.enter(); err != nil {
+		return err
+	}
+	defer f.leave(ctx)
+	if err := f.pool.acquire(ctx); err != nil {
+		return err
+	}
+	defer f.pool.release()
+	ictx, cancel := context.WithTimeout(ctx, f.limits.Timeout)
+	defer cancel()
+	inst, err := f.newInstance(ictx, sandbox.NewLogBuffer(0))
+	if inst == nil {
+		return err
+	}
+	inst.bind(nil, nil)
+	if err != nil {
+		inst.close(ctx)
+		return fmt.Errorf("wasm: pre-warm: %w", err)
+	}
+	inst.prewarmed = true
+	if !f.pool.put(inst) {
+		inst.close(ctx)
+	}
+	return nil
 }
