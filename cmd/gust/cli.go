@@ -48,10 +48,11 @@ var cliGroups = []cliGroup{
 	{"namespace", "list the namespaces of your credentials"},
 	{"property", "save and show the API host and credentials"},
 	{"dlq", "list, redrive and discard invocations that failed every attempt"},
+	{"admin", "create namespaces and set their limits (administrator credential: DATA_DIR/admin.auth)"},
 }
 
 // cliCommands are all the client commands, in the order help lists them.
-var cliCommands = slices.Concat(actionCommands(), activationCommands(), dlqCommands(), []*cliCommand{
+var cliCommands = slices.Concat(actionCommands(), activationCommands(), dlqCommands(), adminCommands(), []*cliCommand{
 	{group: "namespace", name: "list", summary: "list the namespaces of your credentials", run: runNamespaceList},
 	{group: "property", name: "set", summary: "save settings in the config file ($GUST_CONFIG_FILE or ~/.gust/config)",
 		flags: []cliFlag{

@@ -126,7 +126,8 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 		return Outcome{}, err
 	}
 	ns := req.Caller.Namespace
-	if err := s.throttle.admit(ns, s.limits.InvocationsPerMinute, s.limits.ConcurrentInvocations); err != nil {
+	lim := req.Caller.Effective(s.limits)
+	if err := s.throttle.admit(ns, lim.InvocationsPerMinute, lim.ConcurrentInvocations); err != nil {
 		s.throttled.Inc(ns)
 		return Outcome{}, err
 	}

@@ -62,5 +62,5 @@ func (s *Server) getLimits(w http.ResponseWriter, r *http.Request, id *store.Ide
 	if _, err := namespace(r, id); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.cfg.Limits)
+	return writeJSON(w, http.StatusOK, id.Effective(s.cfg.Limits))
 }

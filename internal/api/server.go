@@ -89,6 +89,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations", s.auth(methods{"GET": s.listActivations}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations/{rest...}", s.auth(methods{"GET": s.getActivation}))
 	s.mux.Handle("/metrics", s.auth(methods{"GET": s.serveMetrics}))
+	s.mux.Handle("/api/v1/admin/namespaces", s.auth(methods{"GET": s.adminListNamespaces}))
+	s.mux.Handle("/api/v1/admin/namespaces/{ns}", s.auth(methods{"PUT": s.adminCreateNamespace, "DELETE": s.adminDeleteNamespace}))
+	s.mux.Handle("/api/v1/admin/namespaces/{ns}/limits", s.auth(methods{"GET": s.adminGetLimits, "PUT": s.adminSetLimits}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/dlq", s.auth(methods{"GET": s.listDeadLetters}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/dlq/{id}", s.auth(methods{"POST": s.redrive, "DELETE": s.discardDeadLetter}))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {

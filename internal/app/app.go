@@ -28,8 +28,12 @@ import (
 	"github.com/gust-faas/gust/internal/store"
 )
 
-// DefaultNamespace is the namespace `gust up` creates.
+// DefaultNamespace is the namespace `gust up` creates for users.
 const DefaultNamespace = "guest"
+
+// AdminNamespace is the administrator's namespace: its credential may
+// create namespaces and set their limits.
+const AdminNamespace = "admin"
 
 // Config is everything `gust up` can be told. Each field has one name
 // everywhere: field DataDir, flag --data-dir, env GUST_DATA_DIR.
@@ -37,6 +41,9 @@ type Config struct {
 	DataDir string // where all state lives
 	Addr    string // API listen address, default 127.0.0.1:3233
 	Auth    string // "uuid:key" of the guest namespace; generated once when empty
+	// AdminAuth is the administrator's "uuid:key"; generated once when empty
+	// and saved as DataDir/admin.auth.
+	AdminAuth string
 	// Listener, when set, is used instead of listening on Addr (tests pass 127.0.0.1:0).
 	Listener net.Listener
 	Logger   *slog.Logger
@@ -76,6 +83,7 @@ type App struct {
 	Invoker     *invoker.Invoker
 	Service     *activation.Service
 	Guest       *store.Identity
+	Admin       *store.Identity
 	Metrics     *metrics.Registry
 
 	wasm     *wasm.Backend
@@ -175,6 +183,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("namespace %s: %w", DefaultNamespace, err)
 	}
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, "guest.auth"), []byte(a.Guest.Auth()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("save credentials: %w", err)
+	}
+	if a.Admin, err = a.Keys.EnsureAdmin(ctx, AdminNamespace, cfg.AdminAuth); err != nil {
+		return nil, fmt.Errorf("namespace %s: %w", AdminNamespace, err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, "admin.auth"), []byte(a.Admin.Auth()+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("save credentials: %w", err)
 	}
 

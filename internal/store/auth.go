@@ -18,10 +18,37 @@ import (
 
 // Identity is an authenticated caller: a subject acting in one namespace.
 type Identity struct {
-	Subject   string `json:"subject"`
-	Namespace string `json:"namespace"`
-	UUID      string `json:"uuid"`
-	Key       string `json:"key"`
+	Subject   string           `json:"subject"`
+	Namespace string           `json:"namespace"`
+	UUID      string           `json:"uuid"`
+	Key       string           `json:"key"`
+	Admin     bool             `json:"admin,omitempty"`  // may manage namespaces and their limits
+	Limits    *NamespaceLimits `json:"limits,omitempty"` // overrides of the system throttles
+}
+
+// NamespaceLimits overrides a namespace's throttles; nil fields keep the
+// system's values.
+type NamespaceLimits struct {
+	InvocationsPerMinute  *int `json:"invocationsPerMinute,omitempty"`
+	ConcurrentInvocations *int `json:"concurrentInvocations,omitempty"`
+	FiresPerMinute        *int `json:"firesPerMinute,omitempty"`
+}
+
+// Effective returns the system limits with the namespace's overrides.
+func (id *Identity) Effective(sys gust.SystemLimits) gust.SystemLimits {
+	if id == nil || id.Limits == nil {
+		return sys
+	}
+	if v := id.Limits.InvocationsPerMinute; v != nil {
+		sys.InvocationsPerMinute = *v
+	}
+	if v := id.Limits.ConcurrentInvocations; v != nil {
+		sys.ConcurrentInvocations = *v
+	}
+	if v := id.Limits.FiresPerMinute; v != nil {
+		sys.FiresPerMinute = *v
+	}
+	return sys
 }
 
 // Auth returns "uuid:key".
@@ -155,14 +182,69 @@ func ParseAuth(s string) (uuid, key string, err error) {
 // keeps the namespace's current key or generates one. It returns the
 // namespace's identity.
 func (k *Keys) Ensure(ctx context.Context, ns, auth string) (*Identity, error) {
+	return k.ensure(ctx, ns, auth, false)
+}
+
+// EnsureAdmin is Ensure for the administrator's namespace.
+func (k *Keys) EnsureAdmin(ctx context.Context, ns, auth string) (*Identity, error) {
+	return k.ensure(ctx, ns, auth, true)
+}
+
+// Create makes a new namespace with a generated credential; an existing
+// namespace is a conflict.
+func (k *Keys) Create(ctx context.Context, ns string) (*Identity, error) {
 	if err := gust.ValidateName("namespace", ns); err != nil {
 		return nil, err
 	}
+	if _, ok := k.ByNamespace(ns); ok {
+		return nil, gust.Errorf(gust.KindConflict, "The namespace %s already exists.", ns)
+	}
+	return k.ensure(ctx, ns, "", false)
+}
+
+// SetLimits replaces the namespace's limit overrides.
+func (k *Keys) SetLimits(ctx context.Context, ns string, l *NamespaceLimits) (*Identity, error) {
+	cur, ok := k.ByNamespace(ns)
+	if !ok {
+		return nil, gust.ErrNotFound
+	}
+	id := *cur
+	id.Limits = l
+	return &id, k.put(ctx, &id)
+}
+
+func (k *Keys) put(ctx context.Context, id *Identity) error {
+	val, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	if _, err := k.kv.Put(ctx, id.UUID, val); err != nil {
+		return fmt.Errorf("store key of %s: %w", id.Namespace, err)
+	}
+	k.mu.Lock()
+	if old, ok := k.byNS[id.Namespace]; ok {
+		delete(k.byUUID, old.UUID)
+	}
+	k.byUUID[id.UUID] = id
+	k.byNS[id.Namespace] = id
+	k.mu.Unlock()
+	return nil
+}
+
+func (k *Keys) ensure(ctx context.Context, ns, auth string, admin bool) (*Identity, error) {
+	if err := gust.ValidateName("namespace", ns); err != nil {
+		return nil, err
+	}
+	cur, exists := k.ByNamespace(ns)
 	if auth == "" {
-		if id, ok := k.ByNamespace(ns); ok {
-			return id, nil
+		if exists && cur.Admin == admin {
+			return cur, nil
 		}
-		auth = NewAuth()
+		if exists {
+			auth = cur.Auth()
+		} else {
+			auth = NewAuth()
+		}
 	}
 	uuid, key, err := ParseAuth(auth)
 	if err != nil {
@@ -180,19 +262,11 @@ func (k *Keys) Ensure(ctx context.Context, ns, auth string) (*Identity, error) {
 	if taken && other.Namespace != ns {
 		return nil, fmt.Errorf("the UUID %s already belongs to namespace %s", uuid, other.Namespace)
 	}
-	id := &Identity{Subject: ns, Namespace: ns, UUID: uuid, Key: key}
-	val, _ := json.Marshal(id)
-	if _, err := k.kv.Put(ctx, uuid, val); err != nil {
-		return nil, fmt.Errorf("store key of %s: %w", ns, err)
+	id := &Identity{Subject: ns, Namespace: ns, UUID: uuid, Key: key, Admin: admin}
+	if exists {
+		id.Limits = cur.Limits
 	}
-	k.mu.Lock()
-	if old, ok := k.byNS[ns]; ok {
-		delete(k.byUUID, old.UUID)
-	}
-	k.byUUID[uuid] = id
-	k.byNS[ns] = id
-	k.mu.Unlock()
-	return id, nil
+	return id, k.put(ctx, id)
 }
 
 // Remove deletes the namespace's credential.
