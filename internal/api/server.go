@@ -41,6 +41,7 @@ type Config struct {
 	DeadLetters DeadLetters
 	Runtimes    Runtimes
 	Metrics     *metrics.Registry // served at /metrics; optional
+	Routes      *store.Routes     // managed APIs (wsk api); nil: none
 	Limits      gust.SystemLimits
 	Logger      *slog.Logger
 	Build       string // version shown by GET /api/v1
@@ -94,6 +95,11 @@ func (s *Server) routes() {
 	s.mux.Handle("/api/v1/admin/namespaces/{ns}/limits", s.auth(methods{"GET": s.adminGetLimits, "PUT": s.adminSetLimits}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/dlq", s.auth(methods{"GET": s.listDeadLetters}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/dlq/{id}", s.auth(methods{"POST": s.redrive, "DELETE": s.discardDeadLetter}))
+	// Web actions and managed API routes are the only routes without
+	// authentication besides the info and ping ones (web_routes_test.go).
+	s.mux.Handle(webPrefix, s.public(s.serveWeb))
+	s.mux.Handle(webPrefix+"whisk.system/apimgmt/{op}", s.auth(methods{"GET": s.apimgmt, "POST": s.apimgmt, "DELETE": s.apimgmt}))
+	s.mux.Handle("/api/{ns}/{rest...}", s.public(s.serveRoute))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return gust.ErrNotFound
 	}))
@@ -108,7 +114,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("X-Request-ID", rid)
 	r = r.WithContext(context.WithValue(r.Context(), ridKey{}, rid))
-	if strings.HasPrefix(r.URL.Path, "/api/v1") {
+	// Web actions set their own CORS headers and may answer OPTIONS themselves (§6).
+	if strings.HasPrefix(r.URL.Path, "/api/v1") && !strings.HasPrefix(r.URL.Path, webPrefix) {
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent")

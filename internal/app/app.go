@@ -79,6 +79,7 @@ type App struct {
 	Broker      *broker.Broker
 	Entities    *store.Entities
 	Keys        *store.Keys
+	Routes      *store.Routes
 	Activations *store.Activations
 	Invoker     *invoker.Invoker
 	Service     *activation.Service
@@ -174,6 +175,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.Keys, err = store.OpenKeys(ctx, js, reps, log); err != nil {
 		return nil, err
 	}
+	if a.Routes, err = store.OpenRoutes(ctx, js, reps, log); err != nil {
+		return nil, err
+	}
 	if a.Activations, err = store.OpenActivations(ctx, a.Broker.Conn, js, store.ActivationsConfig{
 		MaxAge: cfg.ActivationMaxAge, MaxMsgs: cfg.ActivationMaxCount, Replicas: reps,
 	}, log); err != nil {
@@ -252,6 +256,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.http = &http.Server{
 		Handler: api.New(api.Config{
 			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service, DeadLetters: a.Service,
+			Routes:   a.Routes,
 			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build, Metrics: a.Metrics,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -310,6 +315,9 @@ func (a *App) close() {
 	}
 	if a.Activations != nil {
 		a.Activations.Close()
+	}
+	if a.Routes != nil {
+		a.Routes.Close()
 	}
 	if a.Keys != nil {
 		a.Keys.Close()
