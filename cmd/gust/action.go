@@ -43,8 +43,11 @@ func actionCommands() []*cliCommand {
 			summary: "update an action, or create it; what is not given keeps its value",
 			run:     func(ctx context.Context, c *cliCtx) error { return runActionPut(ctx, c, true) }},
 		{group: "action", name: "get", args: "NAME", minArgs: 1, maxArgs: 1, summary: "show an action",
-			flags: []cliFlag{{long: "code", kind: flagBool, help: "include the code"}},
-			run:   runActionGet},
+			flags: []cliFlag{
+				{long: "code", kind: flagBool, help: "include the code"},
+				{long: "url", short: "r", kind: flagBool, help: "show only the action's web URL"},
+			},
+			run: runActionGet},
 		{group: "action", name: "list", summary: "list actions, newest first",
 			flags: []cliFlag{
 				{long: "limit", short: "l", kind: flagInt, arg: "N", help: "show at most N (default 30, 0 for the server's maximum)"},
@@ -149,12 +152,14 @@ func runActionPut(ctx context.Context, c *cliCtx, update bool) error {
 	if body.Annotations, err = buildParams(a.strs("annotation-file"), a.pairs("annotation")); err != nil {
 		return err
 	}
+	webExport := false
 	if a.has("web") {
 		web, err := webAnnotations(a.str("web"))
 		if err != nil {
 			return err
 		}
 		body.Annotations = body.Annotations.Merge(web)
+		webExport = web.IsTrue("web-export")
 	}
 	var limits gust.LimitsPatch
 	for _, l := range []struct {
@@ -179,13 +184,17 @@ func runActionPut(ctx context.Context, c *cliCtx, update bool) error {
 		return err
 	}
 	var raw json.RawMessage
-	if _, err := cl.WithBody(&raw).PutAction(ctx, name, body, update); err != nil {
+	act, err := cl.WithBody(&raw).PutAction(ctx, name, body, update)
+	if err != nil {
 		return fmt.Errorf("Unable to %s action '%s': %w", verb, name, err)
 	}
 	if c.jsonOut() {
 		return printJSON(c.stdout, raw)
 	}
 	fmt.Fprintf(c.stdout, "ok: %s action %s\n", done, name)
+	if webExport {
+		fmt.Fprintln(c.stdout, cl.WebActionURL(act.Namespace, act.Name))
+	}
 	return nil
 }
 
@@ -196,8 +205,14 @@ func runActionGet(ctx context.Context, c *cliCtx) error {
 		return err
 	}
 	var raw json.RawMessage
-	if _, err := cl.WithBody(&raw).GetAction(ctx, name, c.args.bool("code")); err != nil {
+	act, err := cl.WithBody(&raw).GetAction(ctx, name, c.args.bool("code"))
+	if err != nil {
 		return fmt.Errorf("Unable to get action '%s': %w", name, err)
+	}
+	if c.args.bool("url") {
+		// The URL of the namespace the server reports, not "_".
+		fmt.Fprintln(c.stdout, cl.WebActionURL(act.Namespace, act.Name))
+		return nil
 	}
 	if !c.jsonOut() {
 		fmt.Fprintf(c.stdout, "ok: got action %s\n", name)

@@ -45,6 +45,7 @@ type cliGroup struct{ name, summary string }
 var cliGroups = []cliGroup{
 	{"action", "create, update, invoke and inspect actions"},
 	{"activation", "inspect the records of action runs"},
+	{"api", "serve REST routes (VERB /base/path) with web actions"},
 	{"namespace", "list the namespaces of your credentials"},
 	{"property", "save and show the API host and credentials"},
 	{"dlq", "list, redrive and discard invocations that failed every attempt"},
@@ -52,7 +53,7 @@ var cliGroups = []cliGroup{
 }
 
 // cliCommands are all the client commands, in the order help lists them.
-var cliCommands = slices.Concat(actionCommands(), activationCommands(), dlqCommands(), adminCommands(), []*cliCommand{
+var cliCommands = slices.Concat(actionCommands(), activationCommands(), apiCommands(), dlqCommands(), adminCommands(), []*cliCommand{
 	{group: "namespace", name: "list", summary: "list the namespaces of your credentials", run: runNamespaceList},
 	{group: "property", name: "set", summary: "save settings in the config file ($GUST_CONFIG_FILE or ~/.gust/config)",
 		flags: []cliFlag{

@@ -137,8 +137,9 @@ func TestActionCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != "ok: created action hello\n" {
-		t.Errorf("stdout = %q", out)
+	// --web true: the web URL follows, in the namespace the server reports.
+	if want := "ok: created action hello\n" + os.Getenv("GUST_APIHOST") + "/api/v1/web/guest/default/hello\n"; out != want {
+		t.Errorf("stdout = %q, want %q", out, want)
 	}
 	r := f.last(t, "PUT", "/api/v1/namespaces/_/actions/hello", "overwrite=false")
 	sameJSON(t, r.body, `{
