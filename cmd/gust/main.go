@@ -10,9 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gust-faas/gust/internal/sandbox/process"
 )
 
 func main() {
+	// A sandbox's init re-executes this binary; it never returns from here.
+	process.MaybeRunInit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal starts a graceful stop, a second one kills.
 	go func() { <-ctx.Done(); stop() }()

@@ -31,6 +31,9 @@ type upSettings struct {
 	concurrent int
 	invokerMB  int
 	keepAlive  string
+	python     string
+	node       string
+	stemCells  int
 }
 
 func envOr(name, def string) string {
@@ -75,6 +78,13 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 		return s, usageError{fmt.Errorf("GUST_INVOKER_MEMORY: %w", err)}
 	}
 	fs.StringVar(&s.keepAlive, "keep-alive", envOr("GUST_KEEP_ALIVE", "fixed:10m"), "how long idle functions stay warm: fixed:DURATION or hybrid (learns each action's idle times) (env GUST_KEEP_ALIVE)")
+	fs.StringVar(&s.python, "python", envOr("GUST_PYTHON", "/usr/bin/python3"), "interpreter of the python:3 kind (env GUST_PYTHON)")
+	fs.StringVar(&s.node, "node", envOr("GUST_NODE", "/usr/bin/node"), "interpreter of the nodejs:20 kind (env GUST_NODE)")
+	stem, err := strconv.Atoi(envOr("GUST_STEM_CELLS", "0"))
+	if err != nil {
+		return s, usageError{fmt.Errorf("GUST_STEM_CELLS: %w", err)}
+	}
+	fs.IntVar(&s.stemCells, "stem-cells", stem, "prewarmed code-less workers per interpreter (0: default of 1, negative: none) (env GUST_STEM_CELLS)")
 	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
 	fs.IntVar(&s.concurrent, "concurrent-invocations", concurrent, "activations a namespace may have in flight (env GUST_CONCURRENT_INVOCATIONS)")
@@ -118,6 +128,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
 		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB, KeepAlive: s.keepAlive,
+		Python: s.python, Node: s.node, StemCells: s.stemCells,
 	})
 	if err != nil {
 		return err

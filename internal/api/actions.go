@@ -41,7 +41,9 @@ func family(kind string) string {
 }
 
 // resolveKind maps "family:default" (what clients send for a source file) to
-// the family's default kind and checks the kind is available here.
+// the family's default kind and checks the kind is available here; a kind
+// known but not runnable on this node (its interpreter is missing) is
+// refused with the reason, at create time rather than at invoke.
 func (s *Server) resolveKind(kind string) (string, error) {
 	kinds := s.cfg.Runtimes.Kinds()
 	sort.Strings(kinds)
@@ -55,6 +57,11 @@ func (s *Server) resolveKind(kind string) (string, error) {
 	for _, k := range kinds {
 		if k == kind {
 			return k, nil
+		}
+	}
+	for _, rt := range s.cfg.Runtimes.Runtimes() {
+		if !rt.Available && (rt.Kind == kind || family(rt.Kind)+":default" == kind) {
+			return "", gust.Errorf(gust.KindInvalid, "The runtime '%s' is not available on this node: %s", rt.Kind, rt.Reason)
 		}
 	}
 	return "", gust.Errorf(gust.KindInvalid, "The specified runtime '%s' is not supported by this platform. Valid values are: %s.", kind, strings.Join(kinds, ", "))

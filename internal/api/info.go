@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/gust-faas/gust/internal/store"
 )
@@ -19,15 +18,27 @@ func (s *Server) apiInfo(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// runtimes lists the kinds this node runs, in the manifest shape of
-// OpenWhisk's GET / ("runtimes": {family: [{kind, default}]}).
+// runtimes lists the kinds this node knows in the manifest shape of
+// OpenWhisk's GET / ("runtimes": {family: [{kind, default}]}), with the
+// interpreter each uses and, for a kind that cannot run here, why.
 func (s *Server) runtimes() map[string][]map[string]any {
-	kinds := s.cfg.Runtimes.Kinds()
-	sort.Strings(kinds)
 	out := map[string][]map[string]any{}
-	for _, k := range kinds {
-		fam := family(k)
-		out[fam] = append(out[fam], map[string]any{"kind": k, "default": len(out[fam]) == 0})
+	for _, rt := range s.cfg.Runtimes.Runtimes() {
+		fam := family(rt.Kind)
+		def := rt.Available
+		for _, other := range out[fam] {
+			if other["default"] == true {
+				def = false
+			}
+		}
+		entry := map[string]any{"kind": rt.Kind, "default": def, "available": rt.Available}
+		if rt.Interpreter != "" {
+			entry["interpreter"] = rt.Interpreter
+		}
+		if rt.Reason != "" {
+			entry["reason"] = rt.Reason
+		}
+		out[fam] = append(out[fam], entry)
 	}
 	return out
 }

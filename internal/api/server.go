@@ -18,6 +18,7 @@ import (
 	"github.com/gust-faas/gust/internal/activation"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/metrics"
+	"github.com/gust-faas/gust/internal/sandbox"
 	"github.com/gust-faas/gust/internal/store"
 )
 
@@ -29,6 +30,7 @@ type Invoker interface {
 // Runtimes validates code at create time and says which kinds can run.
 type Runtimes interface {
 	Kinds() []string
+	Runtimes() []sandbox.RuntimeInfo
 	Prepare(ctx context.Context, a *gust.Action, digest string, code []byte) error
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/gust-faas/gust/internal/keepalive"
 	"github.com/gust-faas/gust/internal/metrics"
 	"github.com/gust-faas/gust/internal/sandbox"
+	"github.com/gust-faas/gust/internal/sandbox/process"
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
 	"github.com/gust-faas/gust/internal/scheduler"
 	"github.com/gust-faas/gust/internal/store"
@@ -63,6 +64,10 @@ type Config struct {
 	HeartbeatTTL       time.Duration // an invoker silent this long is dropped; default 3s
 	QueueAckWait       time.Duration // a queued invocation whose worker went silent this long is redelivered; default 30s
 	WasmCacheDir       string        // compiled wasm cache; default DataDir/wasm-cache
+	// Python and Node are the interpreters of the python:3 and nodejs:20
+	// kinds; defaults /usr/bin/python3 and /usr/bin/node, never a PATH lookup.
+	Python, Node string
+	StemCells    int // prewarmed code-less workers per interpreter kind; 0: default, negative: none
 	// KeepAlive is the keep-alive policy of idle functions: "fixed:DURATION"
 	// (default fixed:10m, as OpenWhisk) or "hybrid" (the hybrid histogram
 	// policy of Shahrad et al., learning each action's idle times).
@@ -88,6 +93,7 @@ type App struct {
 	Metrics     *metrics.Registry
 
 	wasm     *wasm.Backend
+	process  *process.Backend
 	ln       net.Listener
 	http     *http.Server
 	serveErr chan error
@@ -210,6 +216,16 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.registry, err = scheduler.OpenRegistry(ctx, js, reps, cfg.HeartbeatTTL, log); err != nil {
 		return nil, err
 	}
+	apiHost := "http://" + cfg.Addr
+	if cfg.Listener != nil {
+		apiHost = "http://" + cfg.Listener.Addr().String()
+	}
+	if a.process, err = process.New(process.Config{
+		Logger: log, Python: cfg.Python, Node: cfg.Node, StemCells: cfg.StemCells,
+		Env: map[string]string{"__OW_API_HOST": apiHost},
+	}); err != nil {
+		return nil, err
+	}
 	a.workCtx, a.stopWork = context.WithCancel(context.Background())
 	for i := range cfg.Invokers {
 		id := store.Token(fmt.Sprintf("%s-%d", cfg.NodeName, i))
@@ -219,7 +235,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 		inv := invoker.New(invoker.Config{
 			KeepAlive:     policy,
-			Backends:      []sandbox.Backend{a.wasm},
+			Backends:      []sandbox.Backend{a.wasm, a.process},
 			MaxResultSize: cfg.Limits.MaxResultSize,
 			MemoryMB:      cfg.InvokerMemoryMB,
 			ID:            id,
@@ -312,6 +328,9 @@ func (a *App) close() {
 	}
 	if a.wasm != nil {
 		_ = a.wasm.Close(context.Background())
+	}
+	if a.process != nil {
+		_ = a.process.Close(context.Background())
 	}
 	if a.Activations != nil {
 		a.Activations.Close()

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -40,7 +41,8 @@ type Config struct {
 
 // Invoker runs activations on its sandbox backends.
 type Invoker struct {
-	backends  map[string]sandbox.Backend
+	backends  map[string]sandbox.Backend // by kind, the kinds that can run here
+	all       []sandbox.Backend
 	maxFuncs  int
 	maxResult int
 	log       *slog.Logger
@@ -124,6 +126,7 @@ func New(cfg Config) *Invoker {
 		unloads:     reg.Counter("gust_invoker_keepalive_unloads_total", "Idle functions closed by the keep-alive policy (scale to zero).", "invoker"),
 		prewarms:    reg.Counter("gust_invoker_prewarms_total", "Functions prepared again before an expected call.", "invoker"),
 	}
+	inv.all = cfg.Backends
 	for _, b := range cfg.Backends {
 		for _, k := range b.Kinds() {
 			inv.backends[k] = b
@@ -150,6 +153,23 @@ func (inv *Invoker) Kinds() []string {
 	for k := range inv.backends {
 		out = append(out, k)
 	}
+	return out
+}
+
+// Runtimes lists every kind the backends know, with its interpreter and,
+// for kinds that cannot run here, why.
+func (inv *Invoker) Runtimes() []sandbox.RuntimeInfo {
+	var out []sandbox.RuntimeInfo
+	for _, b := range inv.all {
+		if l, ok := b.(sandbox.RuntimeLister); ok {
+			out = append(out, l.Runtimes()...)
+			continue
+		}
+		for _, kind := range b.Kinds() {
+			out = append(out, sandbox.RuntimeInfo{Kind: kind, Available: true})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
 	return out
 }
 
@@ -294,7 +314,9 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		fn := e.fn
 		// The call's own deadline is enforced by the sandbox; this one only
 		// guards against a backend that fails to enforce it.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Limits.Timeout)*time.Millisecond+5*time.Second)
+		// Sandbox creation (bounded at 30s by the process backend) is
+		// outside the action's time limit.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Limits.Timeout)*time.Millisecond+35*time.Second)
 		res, err = fn.Invoke(cctx, sandbox.Call{Params: job.Params, Env: env(job, start)})
 		cancel()
 	}

@@ -78,3 +78,18 @@ type Function interface {
 type Prewarmer interface {
 	Prewarm(ctx context.Context) error
 }
+
+// RuntimeInfo describes one kind a backend knows: whether it can run here
+// and with which interpreter.
+type RuntimeInfo struct {
+	Kind        string `json:"kind"`
+	Interpreter string `json:"interpreter,omitempty"` // host path or engine; empty for executables
+	Available   bool   `json:"available"`
+	Reason      string `json:"reason,omitempty"` // why not, when not available
+}
+
+// RuntimeLister is implemented by backends that know kinds they cannot run
+// on this host (an interpreter is missing), so the API can say why.
+type RuntimeLister interface {
+	Runtimes() []RuntimeInfo
+}

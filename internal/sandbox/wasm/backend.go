@@ -311,3 +311,8 @@ func signature(f api.FunctionDefinition, params, results []api.ValueType) bool {
 func invalid(format string, args ...any) error {
 	return gust.Errorf(gust.KindInvalid, "the code is not a runnable WebAssembly function: "+format, args...)
 }
+
+// Runtimes describes the one kind this backend runs.
+func (b *Backend) Runtimes() []sandbox.RuntimeInfo {
+	return []sandbox.RuntimeInfo{{Kind: "wasm", Interpreter: "wazero (in-process, WASI preview1)", Available: true}}
+}

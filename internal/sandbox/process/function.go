@@ -1,0 +1,382 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
+)
+
+// function is prepared code with its limits and its pool of warm workers.
+type function struct {
+	b       *Backend
+	rt      *runtimeKind
+	code    *codeDir
+	limits  sandbox.Limits
+	cg      cgroupLimits
+	initMsg []byte // the launcher's init line
+	pool    *pool
+
+	mu       sync.Mutex
+	inflight int
+	closed   bool
+}
+
+func newFunction(b *Backend, rt *runtimeKind, code *codeDir, spec sandbox.Spec) *function {
+	l := spec.Limits
+	if l.MemoryMB <= 0 {
+		l.MemoryMB = defaultMemoryMB
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = defaultTimeout
+	}
+	if l.ResultBytes <= 0 {
+		l.ResultBytes = defaultResultBytes
+	}
+	l.LogBytes = max(l.LogBytes, 0)
+	main := spec.Main
+	if main == "" {
+		main = "main"
+	}
+	initMsg, _ := json.Marshal(map[string]any{"init": map[string]any{
+		"main": main, "dir": appDir, "entry": code.entry, "plain": code.plain,
+	}})
+	return &function{
+		b: b, rt: rt, code: code, limits: l,
+		cg:      b.cgroupLimits(l.MemoryMB),
+		initMsg: append(initMsg, '\n'),
+		pool:    newPool(b.cfg.MaxWorkersPerFunction),
+	}
+}
+
+// Invoke implements sandbox.Function: it runs the call on an idle worker,
+// else on a stem cell given this function's code, else on a new sandbox.
+func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Result, error) {
+	if err := f.enter(); err != nil {
+		return nil, err
+	}
+	defer f.leave()
+	if err := f.pool.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("process: waiting for a worker: %w", err)
+	}
+	defer f.pool.release()
+
+	// The time limit starts once a worker slot is ours (waiting for one is
+	// queueing, not the function's time) and covers init and run. Creating
+	// a sandbox and starting its interpreter is the platform's time, as
+	// OpenWhisk does not count container creation: start restarts the
+	// clock after it.
+	deadline := time.Now().Add(f.limits.Timeout)
+	logs := sandbox.NewLogBuffer(f.limits.LogBytes)
+	res := &sandbox.Result{Start: sandbox.StartWarm}
+	w := f.pool.take()
+	if w == nil {
+		var err error
+		if w, err = f.start(ctx, &deadline, logs, res); err != nil {
+			return nil, err
+		}
+		if w == nil { // the code failed to initialise; res says how
+			res.Logs = logs.Lines()
+			return res, nil
+		}
+	}
+
+	req, err := appendRequest(w.req[:0], call.Params, call.Env)
+	if err != nil {
+		f.put(w)
+		return nil, fmt.Errorf("process: %w", err)
+	}
+	w.req = req
+	limit := f.limits.ResultBytes
+	if f.rt.markers {
+		limit++ // the R/E prefix
+	}
+	r, err := w.exchange(ctx, deadline, req, logs, limit)
+	if err != nil {
+		how, err := w.end(err, logs)
+		if err != nil {
+			return nil, err
+		}
+		res.Status = gust.StatusDeveloperError
+		switch how {
+		case failTimeout:
+			res.TimedOut = true
+			res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
+		case failMemory:
+			res.Result = gust.ErrorResult(msgMemory)
+		default:
+			res.Result = gust.ErrorResult(msgExited)
+		}
+		res.Logs = logs.Lines()
+		return res, nil
+	}
+	o := classify(r, f.limits.ResultBytes, f.rt.markers)
+	res.Status, res.Result = o.status, o.result
+	if o.keep {
+		f.put(w)
+	} else {
+		w.destroy()
+	}
+	res.Logs = logs.Lines()
+	return res, nil
+}
+
+// sandboxSetupTimeout bounds the creation of a sandbox and the start of
+// its interpreter, which do not count against the function's time limit.
+const sandboxSetupTimeout = 30 * time.Second
+
+// start readies a worker for this function: a stem cell if one is waiting,
+// else a new sandbox; then, for launcher kinds, sends the code's init. It
+// fills res.Start and res.InitTime, and restarts the clock (deadline) after
+// creating a sandbox. A nil worker with a nil error means the
+// code failed to initialise, and res holds that developer error.
+func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result) (*worker, error) {
+	t0 := time.Now()
+	w := f.takeCell()
+	res.Start = sandbox.StartPrewarmed
+	if w == nil {
+		res.Start = sandbox.StartCold
+		sctx, cancel := context.WithTimeout(ctx, sandboxSetupTimeout)
+		defer cancel()
+		var err error
+		if w, err = f.b.startWorker(sctx, f.rt, f.code.dir, f.limits.MemoryMB); err != nil {
+			return nil, err
+		}
+		if f.rt.markers {
+			// The interpreter's start-up is the runtime's, not the
+			// function's (OpenWhisk's runtimes are up before /init).
+			if err := w.awaitReady(sctx, time.Now().Add(sandboxSetupTimeout), logs); err != nil {
+				how, err2 := w.end(err, logs)
+				switch {
+				case err2 != nil:
+					return nil, err2
+				case how == failMemory: // the limit is too small for the interpreter
+					res.Status, res.Result = gust.StatusDeveloperError, gust.ErrorResult(msgMemory)
+					res.InitTime = time.Since(t0)
+					return nil, nil
+				}
+				return nil, fmt.Errorf("process: %s did not start: %w", f.rt.name, err)
+			}
+		}
+		*deadline = time.Now().Add(f.limits.Timeout)
+	}
+	if f.rt.markers {
+		r, err := w.exchange(ctx, *deadline, f.initMsg, logs, 64<<10)
+		if err != nil {
+			how, err := w.end(err, logs)
+			if err != nil {
+				return nil, err
+			}
+			res.Status = gust.StatusDeveloperError
+			switch how {
+			case failTimeout:
+				res.TimedOut = true
+				res.Result = gust.ErrorResult(fmt.Sprintf(msgInitTimeout, f.limits.Timeout.Milliseconds()))
+			case failMemory:
+				res.Result = gust.ErrorResult(msgMemory)
+			default:
+				res.Result = gust.ErrorResult(msgInitExited)
+			}
+			res.InitTime = time.Since(t0)
+			return nil, nil
+		}
+		if o := classify(r, 64<<10, true); o.status != gust.StatusSuccess {
+			w.destroy()
+			res.Status, res.Result = gust.StatusDeveloperError, o.result
+			res.InitTime = time.Since(t0)
+			return nil, nil
+		}
+	}
+	res.InitTime = time.Since(t0)
+	return w, nil
+}
+
+// takeCell gives a stem cell this function's code and limits, or returns
+// nil when none is ready.
+func (f *function) takeCell() *worker {
+	cells := f.b.cells[f.rt.name]
+	if cells == nil {
+		return nil
+	}
+	for {
+		w := cells.take()
+		if w == nil {
+			return nil
+		}
+		err := linkTree(f.code.dir, w.cellDir)
+		if err == nil {
+			err = w.p.cg.setLimits(f.cg)
+		}
+		if err == nil {
+			return w
+		}
+		f.b.log.Warn("process: stem cell unusable", "sandbox", w.id, "err", err)
+		w.destroy()
+	}
+}
+
+// put returns a worker to the pool, or ends it if the function is closed.
+func (f *function) put(w *worker) {
+	w.idleSince = time.Now()
+	if !f.pool.put(w) {
+		w.destroy()
+	}
+}
+
+// Close implements sandbox.Function. Idle workers end at once; calls in
+// flight finish, and the code is removed after the last one.
+func (f *function) Close(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	last := f.inflight == 0
+	f.mu.Unlock()
+	f.b.mu.Lock()
+	if f.b.funcs != nil {
+		delete(f.b.funcs, f)
+	}
+	f.b.mu.Unlock()
+	f.closeIdle()
+	if last {
+		return f.removeCode()
+	}
+	return nil
+}
+
+func (f *function) closeIdle() {
+	for _, w := range f.pool.close() {
+		w.destroy()
+	}
+}
+
+func (f *function) evictIdle(before time.Time) {
+	for _, w := range f.pool.evict(before) {
+		w.destroy()
+	}
+}
+
+func (f *function) removeCode() error {
+	if err := os.RemoveAll(f.code.dir); err != nil {
+		return fmt.Errorf("process: remove code: %w", err)
+	}
+	return nil
+}
+
+func (f *function) enter() error {
+	if f.b.isClosed() {
+		return errClosed
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errors.New("process: function closed")
+	}
+	f.inflight++
+	return nil
+}
+
+func (f *function) leave() {
+	f.mu.Lock()
+	f.inflight--
+	last := f.closed && f.inflight == 0
+	f.mu.Unlock()
+	if last {
+		_ = f.removeCode()
+	}
+}
+
+// pool holds a function's idle workers. slots has one token per busy
+// worker; since a call starts a worker only when none is idle, live
+// workers never outnumber its capacity.
+type pool struct {
+	slots chan struct{}
+
+	mu     sync.Mutex
+	idle   []*worker // most recently used last
+	closed bool
+}
+
+func newPool(size int) *pool { return &pool{slots: make(chan struct{}, size)} }
+
+func (p *pool) acquire(ctx context.Context) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (p *pool) release() { <-p.slots }
+
+// take returns the most recently used idle worker (its memory is the most
+// likely to be warm in caches), or nil. A worker that died while idle is
+// ended and skipped.
+func (p *pool) take() *worker {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if !w.dead() {
+			return w
+		}
+		w.destroy()
+	}
+}
+
+// put adds w; false means the pool is closed and the caller ends w.
+func (p *pool) put(w *worker) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.idle = append(p.idle, w)
+	return true
+}
+
+// evict removes and returns the workers idle since before.
+func (p *pool) evict(before time.Time) []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*worker
+	kept := p.idle[:0]
+	for _, w := range p.idle {
+		if w.idleSince.Before(before) {
+			out = append(out, w)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+	return out
+}
+
+// close marks the pool closed and hands back its idle workers to end.
+func (p *pool) close() []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	return idle
+}

@@ -1,0 +1,270 @@
+package process
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The init helper. A sandbox starts as a re-exec of our own binary
+// (/proc/self/exe) with argv[0] = initArg0, cloned into fresh user, pid,
+// mount, network, IPC, UTS and cgroup namespaces, as uid 0 of its user
+// namespace (which gives it the capabilities to set the sandbox up, and
+// nothing on the host). It reads its spec from fd 4, builds the minimal
+// root, drops to uid 1000, installs seccomp and execs the payload, which
+// becomes PID 1 of the sandbox: when it exits the kernel ends everything
+// else in the pid namespace.
+//
+// fd 4 is a socket: the host writes the spec and shuts down its side; the
+// init writes an error there if setup fails. The socket is close-on-exec, so
+// on success the host reads EOF the moment the payload has been exec'd.
+// Because the init blocks on the spec, the host attaches v1 cgroups before
+// anything else runs.
+
+// initArg0 is the argv[0] that makes MaybeRunInit take over.
+const initArg0 = "gust-sandbox-init"
+
+// File descriptors of the init helper.
+const (
+	fdResult = 3 // the payload's result pipe, inherited
+	fdInit   = 4 // spec in, error out
+)
+
+// initSpec is what the init helper does, in order.
+type initSpec struct {
+	Mounts   []initMount
+	Symlinks [][2]string       // link path in the new root → target
+	Files    map[string]string // synthetic files in the new root, e.g. /etc/passwd
+	TmpBytes int64             // size of the private /tmp
+	Hostname string
+	UID, GID int
+	Rlimits  []initRlimit
+	Argv     []string
+	Env      []string
+	Dir      string
+}
+
+// initMount is a read-only (unless Writable) bind mount of host path Src.
+type initMount struct {
+	Src      string
+	Target   string
+	File     bool // the source is not a directory
+	Writable bool
+}
+
+type initRlimit struct {
+	Resource int
+	Cur, Max uint64
+}
+
+// MaybeRunInit runs the sandbox init helper and never returns when this
+// process was started as one; otherwise it returns at once. The gust
+// binary's main and test binaries' TestMain must call it first, before
+// anything else starts.
+func MaybeRunInit() {
+	if len(os.Args) == 0 || os.Args[0] != initArg0 {
+		return
+	}
+	// Every step from here to execve must happen on one thread: no_new_privs
+	// is per thread, and the payload is exec'd by the thread that set it.
+	runtime.LockOSThread()
+	err := runInit()
+	// Reached only on failure: tell the host, which reports a platform error.
+	msg := []byte(err.Error())
+	_, _ = unix.Write(fdInit, msg)
+	os.Exit(125)
+}
+
+func runInit() error {
+	f := os.NewFile(fdInit, "init")
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("read spec: %w", err)
+	}
+	var spec initSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("decode spec: %w", err)
+	}
+	if err := buildRoot(&spec); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+		return fmt.Errorf("sethostname: %w", err)
+	}
+	for _, r := range spec.Rlimits {
+		if err := unix.Setrlimit(r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
+			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
+		}
+	}
+	if err := os.Chdir(spec.Dir); err != nil {
+		return fmt.Errorf("chdir: %w", err)
+	}
+	// Dropping to a non-zero uid drops every capability: from here on the
+	// process is an ordinary user in a user namespace it does not own.
+	if err := syscall.Setresgid(spec.GID, spec.GID, spec.GID); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(spec.UID, spec.UID, spec.UID); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	// The credential change cleared the parent-death signal; set it again
+	// so that the sandbox dies with the platform.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("pdeathsig: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	// Everything but stdio and the result pipe closes at exec: the spec
+	// socket (the host then reads EOF: success) and the mount sources.
+	const closeRangeCloexec = 1 << 2
+	if err := unix.CloseRange(fdInit, ^uint(0), closeRangeCloexec); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	if err := loadSeccomp(); err != nil {
+		return err
+	}
+	path := spec.Argv[0]
+	err = unix.Exec(path, spec.Argv, spec.Env)
+	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// newRoot is where the sandbox's root is assembled, in the init's private
+// mount namespace: a tmpfs over /tmp, which exists on every host and is
+// reachable by anyone, so the helper (root only in its user namespace,
+// not on host files) can reach it. Sources are opened before it is
+// mounted, so the host's /tmp being hidden does not matter.
+const newRoot = "/tmp"
+
+func buildRoot(spec *initSpec) error {
+	// Nothing mounted here may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	// Open every source before the new root hides /tmp. (They cannot be
+	// opened by the host and passed down: a bind mount's source must be in
+	// the caller's mount namespace, and the host's descriptors are in the
+	// host's.) The helper is root only in its user namespace, so the paths
+	// must be searchable by anyone; New checks that for its work directory.
+	srcs := make([]int, len(spec.Mounts))
+	for i, m := range spec.Mounts {
+		fd, err := unix.Open(m.Src, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", m.Src, err)
+		}
+		srcs[i] = fd
+	}
+	defer func() {
+		for _, fd := range srcs {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=0755"); err != nil {
+		return fmt.Errorf("mount root tmpfs: %w", err)
+	}
+	for _, d := range []string{"dev", "proc", "tmp", "etc", ".old"} {
+		if err := os.MkdirAll(filepath.Join(newRoot, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for i, m := range spec.Mounts {
+		src := fmt.Sprintf("/proc/self/fd/%d", srcs[i])
+		if err := bindMount(src, filepath.Join(newRoot, m.Target), m.File, m.Writable); err != nil {
+			return err
+		}
+	}
+	for _, l := range spec.Symlinks {
+		p := filepath.Join(newRoot, l[0])
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(l[1], p); err != nil {
+			return fmt.Errorf("symlink %s: %w", l[0], err)
+		}
+	}
+	for name, content := range spec.Files {
+		if err := os.WriteFile(filepath.Join(newRoot, name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	tmpOpts := fmt.Sprintf("size=%d,mode=1777", spec.TmpBytes)
+	if err := unix.Mount("tmpfs", filepath.Join(newRoot, "tmp"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
+		return fmt.Errorf("mount /tmp: %w", err)
+	}
+	// A fresh proc for the new pid namespace: it shows the sandbox's
+	// processes only.
+	if err := unix.Mount("proc", filepath.Join(newRoot, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	if err := unix.PivotRoot(newRoot, filepath.Join(newRoot, ".old")); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	// Detach the host's whole mount tree: from here the sandbox cannot even
+	// name a host path.
+	if err := unix.Unmount("/.old", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := os.Remove("/.old"); err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("remount / read-only: %w", err)
+	}
+	// No nested user namespaces, whatever the syscall ABI used to ask
+	// (seccomp covers the native one; this covers everything). The value is
+	// per user namespace: the host's is untouched.
+	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0); err != nil {
+		return fmt.Errorf("max_user_namespaces: %w", err)
+	}
+	return nil
+}
+
+// bindMount binds src on target, read-only unless writable. In a user
+// namespace a remount must keep the flags the source mount has locked
+// (nosuid, nodev, noexec, atime), or it fails with EPERM.
+func bindMount(src, target string, file, writable bool) error {
+	if file {
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, nil, 0o644); err != nil {
+			return fmt.Errorf("mount point %s: %w", target, err)
+		}
+	} else if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", strings.TrimPrefix(target, newRoot), err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", target, err)
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID)
+	if !writable {
+		flags |= unix.MS_RDONLY
+	}
+	for _, f := range [][2]uintptr{
+		{unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+		{unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&f[0] != 0 {
+			flags |= f[1]
+		}
+	}
+	if err := unix.Mount("", target, "", flags, ""); err != nil {
+		return fmt.Errorf("remount %s: %w", strings.TrimPrefix(target, newRoot), err)
+	}
+	return nil
+}

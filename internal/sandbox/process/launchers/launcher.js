@@ -1,0 +1,136 @@
+// Gust Node.js launcher: runs inside the process sandbox and serves many
+// activations of one action, one at a time (docs/process.md).
+//
+// Protocol, one JSON document per line:
+//   fd 3, at start-up: R{"ready":true} (the interpreter is up)
+//   stdin, first line: {"init": {"main", "dir", "entry", "plain", "env"}}; reply on fd 3.
+//   stdin, then:       {"value": {...}, "activation_id": ..., "deadline": ..., ...}
+//   fd 3 reply:        R<json result>  or  E<json string: developer error>
+// After each init and each run, the line XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX
+// is written to stdout and stderr, then the reply.
+//
+// OpenWhisk's Node.js semantics: main may be a global function of plain
+// source or an exported one; a returned Promise is awaited; a rejected
+// Promise is an application error; a thrown exception is a developer error.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const Module = require('module');
+const readline = require('readline');
+
+const MARK = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n';
+
+function writeAll(fd, s) {
+  const b = Buffer.from(s);
+  for (let off = 0; off < b.length;) {
+    try {
+      off += fs.writeSync(fd, b, off);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+    }
+  }
+}
+
+function reply(kind, payload) {
+  // Writes to pipes are synchronous on Linux, so everything the function
+  // logged is already out; the markers follow it in order.
+  process.stdout.write(MARK);
+  process.stderr.write(MARK);
+  writeAll(3, kind + payload + '\n');
+}
+
+const identifier = /^[A-Za-z_$][\w$]*$/;
+
+// loadPlain evaluates plain source as OpenWhisk does: non-strict, with
+// CommonJS exports/module/require in scope, so that both a top-level
+// `function main` and `exports.main = …` define the action.
+function loadPlain(file, name) {
+  const code = fs.readFileSync(file, 'utf8');
+  const mod = { exports: {} };
+  const req = Module.createRequire(file);
+  const lookup = identifier.test(name)
+    ? `\n;return typeof ${name} === 'function' ? ${name} : undefined;`
+    : '\n;return undefined;';
+  const body = new Function('exports', 'require', 'module', '__filename', '__dirname', code + lookup);
+  const global = body(mod.exports, req, mod, file, path.dirname(file));
+  if (typeof global === 'function') return global;
+  return mod.exports && mod.exports[name];
+}
+
+function load(init) {
+  const dir = init.dir || '/app';
+  const name = init.main || 'main';
+  let fn;
+  if (init.plain) {
+    fn = loadPlain(path.join(dir, init.entry || 'index.js'), name);
+  } else {
+    // A zip: package.json "main", else index.js, as require() resolves it.
+    const exp = require(dir);
+    fn = exp && exp[name];
+    if (fn === undefined && name === 'main' && typeof exp === 'function') fn = exp;
+  }
+  if (typeof fn !== 'function') throw new Error(`the action has no function ${JSON.stringify(name)}`);
+  return fn;
+}
+
+function errorText(e) {
+  if (e instanceof Error) return e.message;
+  return typeof e === 'string' ? e : JSON.stringify(e);
+}
+
+async function run(fn, msg) {
+  for (const [k, v] of Object.entries(msg)) {
+    if (k !== 'value' && typeof v === 'string') process.env['__OW_' + k.toUpperCase()] = v;
+  }
+  let ret;
+  try {
+    ret = fn(msg.value === undefined ? {} : msg.value);
+  } catch (e) {
+    console.error(e && e.stack ? e.stack : String(e));
+    return ['E', JSON.stringify('An error has occurred: ' + errorText(e))];
+  }
+  try {
+    ret = await ret;
+  } catch (e) {
+    if (e && e.stack) console.error(e.stack);
+    const err = e instanceof Error ? e.message : e;
+    return ['R', JSON.stringify({ error: err === undefined ? 'rejected' : err })];
+  }
+  if (ret === undefined) ret = {};
+  let out;
+  try {
+    out = JSON.stringify(ret);
+  } catch (e) {
+    return ['E', JSON.stringify('The action did not return a serializable result: ' + errorText(e))];
+  }
+  return ['R', out];
+}
+
+async function main() {
+  writeAll(3, 'R{"ready":true}\n');
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  let fn;
+  for await (const line of rl) {
+    const msg = JSON.parse(line);
+    if (fn === undefined) {
+      const init = msg.init || {};
+      for (const [k, v] of Object.entries(init.env || {})) process.env[k] = String(v);
+      try {
+        fn = load(init);
+      } catch (e) {
+        console.error(e && e.stack ? e.stack : String(e));
+        reply('E', JSON.stringify('Initialization has failed due to: ' + errorText(e)));
+        return;
+      }
+      reply('R', '{"ok":true}');
+      continue;
+    }
+    const [kind, out] = await run(fn, msg);
+    reply(kind, out);
+  }
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : String(e));
+  process.exit(70);
+});

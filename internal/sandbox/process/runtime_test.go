@@ -1,0 +1,325 @@
+//go:build linux
+
+package process
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
+)
+
+func limits(timeout time.Duration) sandbox.Limits {
+	l := sandboxtest.Limits()
+	if timeout > 0 {
+		l.Timeout = timeout
+	}
+	return l
+}
+
+const pyCounter = `
+import os, sys, time
+counter = 0
+def main(args):
+    global counter
+    counter += 1
+    if args.get("crash"):
+        os._exit(3)
+    if args.get("loop"):
+        while True:
+            time.sleep(0.01)
+    print("out", args.get("tag", ""))
+    print("err", args.get("tag", ""), file=sys.stderr)
+    sys.stdout.write("no newline " + args.get("tag", ""))
+    return {"counter": counter, "pid": os.getpid()}
+`
+
+// TestWarmReuse: one worker serves call after call; state persists; a
+// crash or a timeout replaces it and the next call works.
+func TestWarmReuse(t *testing.T) {
+	b := newBackend(t, Config{})
+	f := prepare(t, b, KindPython, pyCounter, limits(1500*time.Millisecond))
+	for i := 1; i <= 3; i++ {
+		res := call(t, f, `{"tag":"t`+itoa(i)+`"}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if got := resultMap(t, res)["counter"]; got != float64(i) {
+			t.Fatalf("call %d: counter = %v", i, got)
+		}
+		wantStart := sandbox.StartWarm
+		if i == 1 {
+			wantStart = sandbox.StartCold
+		}
+		if res.Start != wantStart || (res.InitTime > 0) != (i == 1) {
+			t.Errorf("call %d: Start %s InitTime %v", i, res.Start, res.InitTime)
+		}
+		// Logs are per activation: this call's lines only, markers gone.
+		want := []string{"stdout: out t" + itoa(i), "stderr: err t" + itoa(i), "stdout: no newline t" + itoa(i)}
+		if got := logTexts(res); !sameSet(got, want) {
+			t.Errorf("call %d: logs %q, want %q", i, got, want)
+		}
+	}
+
+	res := call(t, f, `{"crash":true}`)
+	wantStatus(t, res, gust.StatusDeveloperError)
+	if got := errorText(res); got != msgExited {
+		t.Errorf("crash: error %q", got)
+	}
+	if !strings.Contains(strings.Join(res.Logs, "\n"), "exited with code 3") {
+		t.Errorf("crash: logs %q do not say how it ended", res.Logs)
+	}
+	res = call(t, f, `{}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	if got := resultMap(t, res)["counter"]; got != float64(1) || res.Start != sandbox.StartCold {
+		t.Errorf("after crash: counter %v start %s, want a new worker", got, res.Start)
+	}
+
+	res = call(t, f, `{"loop":true}`)
+	wantStatus(t, res, gust.StatusDeveloperError)
+	if got := errorText(res); got != "The action exceeded its time limits of 1500 milliseconds." || !res.TimedOut {
+		t.Errorf("loop: error %q timedOut %v", got, res.TimedOut)
+	}
+	res = call(t, f, `{}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	if got := resultMap(t, res)["counter"]; got != float64(1) {
+		t.Errorf("after timeout: counter %v, want a new worker", got)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		seen[s]--
+	}
+	for _, n := range seen {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }
+
+func TestPythonSemantics(t *testing.T) {
+	b := newBackend(t, Config{})
+	t.Run("Main", func(t *testing.T) {
+		f := prepareMain(t, b, KindPython, "def main(a):\n    return {'f': 'main'}\ndef other(a):\n    return {'f': 'other'}\n", "other", limits(0))
+		res := call(t, f, `{}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if resultMap(t, res)["f"] != "other" {
+			t.Errorf("result %s", res.Result)
+		}
+	})
+	t.Run("Exception", func(t *testing.T) {
+		f := prepare(t, b, KindPython, "def main(a):\n    raise ValueError('bad input')\n", limits(0))
+		res := call(t, f, `{}`)
+		wantStatus(t, res, gust.StatusApplicationError)
+		if errorText(res) != "bad input" {
+			t.Errorf("error %q", errorText(res))
+		}
+		if !strings.Contains(strings.Join(res.Logs, "\n"), "Traceback") {
+			t.Errorf("no traceback in logs %q", res.Logs)
+		}
+		res = call(t, f, `{}`) // the worker survives an application error
+		if res.Start != sandbox.StartWarm {
+			t.Errorf("second call start %s", res.Start)
+		}
+	})
+	for _, tc := range []struct{ name, code, want string }{
+		{"SyntaxError", "def main(a)\n    return {}\n", "SyntaxError"},
+		{"ImportError", "import no_such_module\ndef main(a):\n    return {}\n", "ModuleNotFoundError"},
+		{"NoMain", "def handler(a):\n    return {}\n", "no function 'main'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := prepare(t, b, KindPython, tc.code, limits(0))
+			res := call(t, f, `{}`)
+			wantStatus(t, res, gust.StatusDeveloperError)
+			if !strings.Contains(errorText(res), tc.want) || !strings.HasPrefix(errorText(res), "The action failed during initialization") {
+				t.Errorf("error %q, want it to mention %q", errorText(res), tc.want)
+			}
+			if res.Start != sandbox.StartCold || res.InitTime <= 0 {
+				t.Errorf("start %s init %v", res.Start, res.InitTime)
+			}
+		})
+	}
+	t.Run("NotADict", func(t *testing.T) {
+		f := prepare(t, b, KindPython, "def main(a):\n    return None\n", limits(0))
+		res := call(t, f, `{}`)
+		wantStatus(t, res, gust.StatusDeveloperError)
+		if !strings.HasPrefix(errorText(res), msgNotObject) {
+			t.Errorf("error %q", errorText(res))
+		}
+	})
+	t.Run("Zip", func(t *testing.T) {
+		code := zipOf(t, map[string]string{
+			"__main__.py": "from helper import greet\ndef main(a):\n    return {'greeting': greet(a.get('name', 'x'))}\n",
+			"helper.py":   "def greet(n):\n    return 'Hi ' + n\n",
+		})
+		f := prepare(t, b, KindPython, string(code), limits(0))
+		res := call(t, f, `{"name":"zip"}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if resultMap(t, res)["greeting"] != "Hi zip" {
+			t.Errorf("result %s", res.Result)
+		}
+	})
+}
+
+func TestNodeSemantics(t *testing.T) {
+	b := newBackend(t, Config{})
+	for _, tc := range []struct {
+		name, code string
+		status     gust.Status
+		want       string // in the result
+	}{
+		{"GlobalFunction", `function main(p) { return {v: 1}; }`, gust.StatusSuccess, `{"v":1}`},
+		{"Exports", `exports.main = (p) => ({v: 2});`, gust.StatusSuccess, `{"v":2}`},
+		{"ModuleExportsAsync", `module.exports.main = async function (p) { await new Promise(r => setTimeout(r, 5)); return {v: 3}; };`, gust.StatusSuccess, `{"v":3}`},
+		{"Promise", `function main() { return new Promise(r => setTimeout(() => r({v: 4}), 5)); }`, gust.StatusSuccess, `{"v":4}`},
+		{"Undefined", `function main() {}`, gust.StatusSuccess, `{}`},
+		{"Require", `const path = require('path'); function main() { return {v: path.basename('/a/b.js')}; }`, gust.StatusSuccess, `{"v":"b.js"}`},
+		{"Rejected", `async function main() { throw new Error('nope'); }`, gust.StatusApplicationError, `{"error":"nope"}`},
+		{"Throws", `function main() { throw new Error('kaput'); }`, gust.StatusDeveloperError, `An error has occurred: kaput`},
+		{"SyntaxError", `function main( { return {}; }`, gust.StatusDeveloperError, `Initialization has failed due to:`},
+		{"NoMain", `function handler() { return {}; }`, gust.StatusDeveloperError, `has no function`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := prepare(t, b, KindNode, tc.code, limits(0))
+			res := call(t, f, `{}`)
+			wantStatus(t, res, tc.status)
+			if !strings.Contains(string(res.Result), tc.want) {
+				t.Errorf("result %s, want %s", res.Result, tc.want)
+			}
+		})
+	}
+	t.Run("Zip", func(t *testing.T) {
+		code := zipOf(t, map[string]string{
+			"package.json":  `{"name":"a","main":"lib/entry.js"}`,
+			"lib/entry.js":  `const h = require('./helper'); exports.main = (p) => ({greeting: h(p.name)});`,
+			"lib/helper.js": `module.exports = (n) => 'Hi ' + n;`,
+		})
+		f := prepare(t, b, KindNode, string(code), limits(0))
+		res := call(t, f, `{"name":"zip"}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if resultMap(t, res)["greeting"] != "Hi zip" {
+			t.Errorf("result %s", res.Result)
+		}
+	})
+	t.Run("WarmAndLogs", func(t *testing.T) {
+		f := prepare(t, b, KindNode, `let n = 0; function main(p) { n++; console.log('call ' + n); return {n}; }`, limits(0))
+		for i := 1; i <= 3; i++ {
+			res := call(t, f, `{}`)
+			wantStatus(t, res, gust.StatusSuccess)
+			if got := resultMap(t, res)["n"]; got != float64(i) {
+				t.Errorf("n = %v, want %d", got, i)
+			}
+			if got := logTexts(res); len(got) != 1 || got[0] != "stdout: call "+itoa(i) {
+				t.Errorf("logs %q", got)
+			}
+		}
+	})
+}
+
+func TestNative(t *testing.T) {
+	b := newBackend(t, Config{})
+	f := prepare(t, b, KindGo, string(buildNative(t, "crash")), limits(0))
+	for i := 1; i <= 2; i++ {
+		res := call(t, f, `{}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if got := resultMap(t, res)["counter"]; got != float64(i) {
+			t.Errorf("counter %v", got)
+		}
+	}
+	res := call(t, f, `{"crash":true}`)
+	wantStatus(t, res, gust.StatusDeveloperError)
+	if errorText(res) != msgExited {
+		t.Errorf("error %q", errorText(res))
+	}
+	res = call(t, f, `{}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	if got := resultMap(t, res)["counter"]; got != float64(1) {
+		t.Errorf("after crash counter %v", got)
+	}
+	// A zip with exec.
+	z := zipOfMode(t, map[string]zipEntry{"exec": {data: string(buildNative(t, "hello")), mode: 0o755}})
+	f = prepare(t, b, KindNative, string(z), limits(0))
+	res = call(t, f, `{"name":"zip"}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	if resultMap(t, res)["greeting"] != "Hello, zip!" {
+		t.Errorf("result %s", res.Result)
+	}
+}
+
+// TestStemCells: with a prewarmed cell ready, a cold call takes it.
+func TestStemCells(t *testing.T) {
+	for _, kind := range []string{KindPython, KindNode} {
+		t.Run(kind, func(t *testing.T) {
+			b := newBackend(t, Config{StemCells: 1})
+			waitCells(t, b, kind, 1)
+			f := prepare(t, b, kind, string(map[string][]byte{KindPython: pyFixtures.Hello, KindNode: nodeFixtures.Hello}[kind]), limits(0))
+			res := call(t, f, `{"name":"cell"}`)
+			wantStatus(t, res, gust.StatusSuccess)
+			if res.Start != sandbox.StartPrewarmed || res.InitTime <= 0 {
+				t.Errorf("start %s init %v, want prewarmed", res.Start, res.InitTime)
+			}
+			if resultMap(t, res)["greeting"] != "Hello, cell!" {
+				t.Errorf("result %s", res.Result)
+			}
+			res = call(t, f, `{}`)
+			if res.Start != sandbox.StartWarm {
+				t.Errorf("second call start %s", res.Start)
+			}
+			waitCells(t, b, kind, 1) // refilled in the background
+		})
+	}
+}
+
+func waitCells(t testing.TB, b *Backend, kind string, n int) {
+	t.Helper()
+	c := b.cells[kind]
+	if c == nil {
+		t.Fatalf("no stem cells for %s", kind)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		ready := len(c.idle)
+		c.mu.Unlock()
+		if ready >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("stem cells of %s not ready", kind)
+}
+
+func TestRuntimes(t *testing.T) {
+	needSandbox(t)
+	b := newBackend(t, Config{Node: "/nonexistent/node"})
+	infos := map[string]RuntimeInfo{}
+	for _, ri := range b.Runtimes() {
+		infos[ri.Kind] = ri
+	}
+	if ri := infos[KindNode]; ri.Available || !strings.Contains(ri.Reason, "/nonexistent/node") {
+		t.Errorf("node: %+v", ri)
+	}
+	if ri := infos[KindPython]; !ri.Available || ri.Interpreter != DefaultPython {
+		t.Errorf("python: %+v", ri)
+	}
+	kinds := b.Kinds()
+	if strings.Contains(strings.Join(kinds, ","), KindNode) || len(kinds) != 3 {
+		t.Errorf("Kinds() = %v", kinds)
+	}
+	_, err := b.Prepare(t.Context(), sandbox.Spec{Kind: KindNode, Code: []byte("function main(){}")})
+	if gust.KindOf(err) != gust.KindInvalid || !strings.Contains(gust.MessageOf(err), "not available") {
+		t.Errorf("Prepare of an unavailable kind: %v", err)
+	}
+}

@@ -1,0 +1,274 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Identity inside the sandbox. The init runs as uid 0 of the new user
+// namespace, mapped to an unused host uid (HostUID); the payload runs as
+// 1000, mapped to HostUID+1000. Neither is root on the host, and files the
+// sandbox creates belong to neither of the platform's users.
+const (
+	sandboxUID = 1000
+	sandboxGID = 1000
+)
+
+// spawnOpts is one sandboxed process to start.
+type spawnOpts struct {
+	id     string
+	argv   []string
+	env    []string
+	dir    string
+	mounts []Mount // besides the root's
+	limits cgroupLimits
+}
+
+// proc is a running sandbox seen from the host: the payload process (PID 1
+// inside) and the host ends of its pipes, all non-blocking.
+type proc struct {
+	cmd    *exec.Cmd
+	cg     *cgroup
+	stdin  int
+	stdout int
+	stderr int
+	result int
+
+	exited  chan struct{} // closed once the process is reaped
+	waitErr error         // valid after exited
+	removed bool          // the cgroups are gone (destroy ran)
+}
+
+// spawn starts a sandbox running opts.argv. It returns once the payload has
+// been exec'd (or the setup failed), with the process in its cgroups.
+func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error) {
+	cg, err := b.cgroups.newCgroup(opts.id, opts.limits)
+	if err != nil {
+		return nil, err
+	}
+	p := &proc{cg: cg, stdin: -1, stdout: -1, stderr: -1, result: -1, exited: make(chan struct{})}
+	var childFiles []*os.File
+	defer func() {
+		for _, f := range childFiles {
+			_ = f.Close()
+		}
+		if err != nil {
+			p.destroy()
+		}
+	}()
+	// Pipes: host ends non-blocking (the call loop polls them), child ends
+	// blocking, as programs expect of their stdio.
+	pipe := func(hostReads bool) (*os.File, int, error) {
+		var fds [2]int
+		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+			return nil, -1, fmt.Errorf("pipe: %w", err)
+		}
+		host, child := fds[0], fds[1]
+		if !hostReads {
+			host, child = fds[1], fds[0]
+		}
+		if err := unix.SetNonblock(host, true); err != nil {
+			unix.Close(host)
+			unix.Close(child)
+			return nil, -1, err
+		}
+		f := os.NewFile(uintptr(child), "pipe")
+		childFiles = append(childFiles, f)
+		return f, host, nil
+	}
+	var stdin, stdout, stderr, result *os.File
+	if stdin, p.stdin, err = pipe(false); err != nil {
+		return nil, err
+	}
+	if stdout, p.stdout, err = pipe(true); err != nil {
+		return nil, err
+	}
+	if stderr, p.stderr, err = pipe(true); err != nil {
+		return nil, err
+	}
+	if result, p.result, err = pipe(true); err != nil {
+		return nil, err
+	}
+	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	// Non-blocking, so that the File is pollable and honours deadlines.
+	if err := unix.SetNonblock(socks[0], true); err != nil {
+		unix.Close(socks[0])
+		unix.Close(socks[1])
+		return nil, err
+	}
+	initHost := os.NewFile(uintptr(socks[0]), "init")
+	defer initHost.Close()
+	initChild := os.NewFile(uintptr(socks[1]), "init")
+	childFiles = append(childFiles, initChild)
+
+	spec, err := b.initSpec(opts)
+	if err != nil {
+		return nil, err
+	}
+	cgfd, err := cg.v2FD()
+	if err != nil {
+		return nil, err
+	}
+	if cgfd >= 0 {
+		defer unix.Close(cgfd)
+	}
+
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{initArg0},
+		Env:        []string{}, // never the host's environment
+		Stdin:      stdin,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		ExtraFiles: []*os.File{result, initChild},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
+				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
+			UidMappings: []syscall.SysProcIDMap{
+				{ContainerID: 0, HostID: b.hostUID, Size: 1},
+				{ContainerID: sandboxUID, HostID: b.hostUID + sandboxUID, Size: 1},
+			},
+			GidMappings: []syscall.SysProcIDMap{
+				{ContainerID: 0, HostID: b.hostUID, Size: 1},
+				{ContainerID: sandboxGID, HostID: b.hostUID + sandboxGID, Size: 1},
+			},
+			GidMappingsEnableSetgroups: false,
+			// Without it the child keeps host uid 0, which is unmapped in
+			// the new namespace: it would exec with no capabilities and
+			// fail its first mount (B1).
+			Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
+			Pdeathsig:  syscall.SIGKILL,
+		},
+	}
+	if cgfd >= 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = cgfd
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	p.cmd = cmd
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := cg.attach(cmd.Process.Pid); err != nil {
+		return nil, err
+	}
+	for _, f := range childFiles {
+		_ = f.Close()
+	}
+	childFiles = nil
+
+	// Hand over the spec and wait for the exec.
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	_ = initHost.SetDeadline(deadline)
+	if _, err := initHost.Write(data); err != nil {
+		return nil, fmt.Errorf("send sandbox spec: %w", err)
+	}
+	if err := unix.Shutdown(socks[0], unix.SHUT_WR); err != nil {
+		return nil, fmt.Errorf("send sandbox spec: %w", err)
+	}
+	msg, err := io.ReadAll(initHost)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, fmt.Errorf("sandbox setup: %w", context.DeadlineExceeded)
+	case err != nil:
+		return nil, fmt.Errorf("sandbox setup: %w", err)
+	case len(msg) > 0:
+		return nil, fmt.Errorf("sandbox setup: %s", msg)
+	}
+	return p, nil
+}
+
+// initSpec builds the init helper's spec for opts.
+func (b *Backend) initSpec(opts spawnOpts) (*initSpec, error) {
+	spec := &initSpec{
+		Symlinks: b.rootfs.symlinks,
+		Files:    b.rootfs.files,
+		TmpBytes: int64(b.cfg.TmpMB) << 20,
+		Hostname: "gust",
+		UID:      sandboxUID,
+		GID:      sandboxGID,
+		Rlimits:  b.rlimits,
+		Argv:     opts.argv,
+		Env:      opts.env,
+		Dir:      opts.dir,
+	}
+	spec.Mounts = append(spec.Mounts, b.rootfs.mounts...)
+	for _, m := range opts.mounts {
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return nil, fmt.Errorf("mount source: %w", err)
+		}
+		spec.Mounts = append(spec.Mounts, initMount{Src: m.Source, Target: m.Target, File: !st.IsDir(), Writable: m.Writable})
+	}
+	return spec, nil
+}
+
+// kill ends the sandbox: PID 1 first (the kernel then ends its whole pid
+// namespace), then anything left in the cgroup.
+func (p *proc) kill() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	if p.cg != nil {
+		p.cg.kill()
+	}
+}
+
+// destroy kills the sandbox, waits for it and frees its cgroups and pipes.
+func (p *proc) destroy() error {
+	p.kill()
+	if p.cmd != nil {
+		<-p.exited
+	}
+	for _, fd := range []*int{&p.stdin, &p.stdout, &p.stderr, &p.result} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+	if p.cg == nil || p.removed {
+		return nil
+	}
+	// p.cg stays set: Backend.Close may still be calling kill.
+	p.removed = true
+	return p.cg.remove()
+}
+
+// exitStatus describes how the process ended, for the log.
+func (p *proc) exitStatus() string {
+	var ee *exec.ExitError
+	if !errors.As(p.waitErr, &ee) {
+		return "exited"
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	switch {
+	case !ok:
+		return ee.Error()
+	case ws.Signaled():
+		return "killed by signal " + unix.SignalName(ws.Signal())
+	default:
+		return fmt.Sprintf("exited with code %d", ws.ExitStatus())
+	}
+}

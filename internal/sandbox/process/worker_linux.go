@@ -1,0 +1,156 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gust-faas/gust/internal/sandbox"
+)
+
+// worker is one sandbox serving activations of one function (or, as a stem
+// cell, waiting for one). It serves one call at a time; its fields are
+// touched only by the goroutine that holds it.
+type worker struct {
+	b  *Backend
+	rt *runtimeKind
+	id string
+	p  *proc
+
+	stdout, stderr stream
+	resBuf         []byte // result line being read
+	scratch        []byte // read buffer
+	req            []byte // request line being written
+
+	cellDir   string    // a stem cell's own /app source; removed with the worker
+	idleSince time.Time // when it was last returned to its pool
+}
+
+// startWorker starts a sandbox for rt with codeDir as /app. An empty
+// codeDir makes a stem cell: /app is a directory of its own, empty until
+// the cell is given to a function.
+func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir string, memoryMB int) (*worker, error) {
+	w := &worker{
+		b: b, rt: rt, id: newID(),
+		resBuf:  make([]byte, 0, 4096),
+		scratch: make([]byte, 64<<10),
+	}
+	app := codeDir
+	if app == "" {
+		w.cellDir = filepath.Join(b.workDir, "cells", w.id)
+		if err := os.Mkdir(w.cellDir, 0o755); err != nil {
+			return nil, fmt.Errorf("process: stem cell dir: %w", err)
+		}
+		if err := os.Chmod(w.cellDir, 0o755); err != nil {
+			return nil, fmt.Errorf("process: stem cell dir: %w", err)
+		}
+		app = w.cellDir
+	}
+	mounts := []Mount{{Source: app, Target: appDir}}
+	if rt.launcher != "" {
+		mounts = append(mounts, Mount{Source: b.launchDir, Target: launcherDir})
+	}
+	if b.cfg.Mounts != nil {
+		mounts = append(mounts, b.cfg.Mounts(w.id)...)
+	}
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		w.removeCellDir()
+		return nil, errClosed
+	}
+	b.workers[w] = struct{}{}
+	b.mu.Unlock()
+
+	p, err := b.spawn(ctx, spawnOpts{
+		id:     w.id,
+		argv:   rt.argv(),
+		env:    b.sandboxEnv(),
+		dir:    appDir,
+		mounts: mounts,
+		limits: b.cgroupLimits(memoryMB),
+	})
+	b.mu.Lock()
+	w.p = p
+	closed := b.closed
+	b.mu.Unlock()
+	if err == nil && closed {
+		err = errClosed
+	}
+	if err != nil {
+		w.destroy()
+		return nil, err
+	}
+	w.stdout = stream{fd: p.stdout, buf: make([]byte, 0, 4096)}
+	w.stderr = stream{fd: p.stderr, buf: make([]byte, 0, 4096)}
+	return w, nil
+}
+
+// dead reports whether the worker's process has already exited.
+func (w *worker) dead() bool {
+	select {
+	case <-w.p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// destroy ends the worker and releases everything it holds.
+func (w *worker) destroy() {
+	if w.p != nil {
+		if err := w.p.destroy(); err != nil {
+			w.b.log.Warn("process: sandbox cleanup", "sandbox", w.id, "err", err)
+		}
+	}
+	w.removeCellDir()
+	w.b.mu.Lock()
+	delete(w.b.workers, w)
+	w.b.gone.Broadcast()
+	w.b.mu.Unlock()
+}
+
+func (w *worker) removeCellDir() {
+	if w.cellDir != "" {
+		_ = os.RemoveAll(w.cellDir)
+	}
+}
+
+// failure is how a worker ended a call it did not answer.
+type failure int
+
+const (
+	failTimeout failure = iota + 1
+	failExited
+	failMemory
+)
+
+// end kills a worker that failed an exchange with err, collects its last
+// logs and classifies the failure. Any error it returns is the platform's
+// (the call was abandoned or the backend closed). The worker is destroyed.
+func (w *worker) end(err error, logs *sandbox.LogBuffer) (failure, error) {
+	w.p.kill()
+	w.drainAfterKill(logs)
+	<-w.p.exited
+	oom := w.p.cg != nil && w.p.cg.oomKills() > 0
+	status := w.p.exitStatus()
+	w.destroy()
+	switch {
+	case w.b.isClosed():
+		return 0, errClosed
+	case errors.Is(err, errTimedOut):
+		return failTimeout, nil
+	case oom:
+		return failMemory, nil
+	case errors.Is(err, errExited):
+		// Say how it ended: "killed by signal SIGSYS" is the sandbox
+		// refusing a syscall, SIGSEGV a crash; the developer needs it.
+		_, _ = logs.Stderr().Write([]byte("The action's process " + status + ".\n"))
+		return failExited, nil
+	}
+	return 0, fmt.Errorf("process: call abandoned: %w", err)
+}
