@@ -49,12 +49,14 @@ var cliGroups = []cliGroup{
 	{"namespace", "list the namespaces of your credentials"},
 	{"property", "save and show the API host and credentials"},
 	{"dlq", "list, redrive and discard invocations that failed every attempt"},
+	{"runtimes", "list the kinds this node runs and their interpreters"},
 	{"admin", "create namespaces and set their limits (administrator credential: DATA_DIR/admin.auth)"},
 }
 
 // cliCommands are all the client commands, in the order help lists them.
 var cliCommands = slices.Concat(actionCommands(), activationCommands(), apiCommands(), dlqCommands(), adminCommands(), []*cliCommand{
 	{group: "namespace", name: "list", summary: "list the namespaces of your credentials", run: runNamespaceList},
+	{group: "runtimes", name: "list", summary: "list the kinds this node runs, with their interpreters", run: runRuntimes},
 	{group: "property", name: "set", summary: "save settings in the config file ($GUST_CONFIG_FILE or ~/.gust/config)",
 		flags: []cliFlag{
 			{long: "apihost", kind: flagString, arg: "HOST", help: "API host: host[:port] (https) or an http(s) URL"},
@@ -90,6 +92,9 @@ func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	group, verb, rest := splitCommand(args)
 	if group == "" {
 		return usagef("missing command (run 'gust help')")
+	}
+	if group == "runtimes" && verb == "" {
+		verb = "list" // a group of one command: `gust runtimes` is `gust runtimes list`
 	}
 	if !slices.ContainsFunc(cliGroups, func(g cliGroup) bool { return g.name == group }) {
 		return usagef("unknown command %q (run 'gust help')", group)
