@@ -129,6 +129,7 @@ func (s *Server) putAction(w http.ResponseWriter, r *http.Request, id *store.Ide
 func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *store.Record) (*gust.Action, *store.Record, error) {
 	lim := s.cfg.Limits
 	var a gust.Action
+	var code []byte // new code, compiled once the limits are final
 	rec := &store.Record{Type: store.TypeAction}
 	if old != nil {
 		cur, err := old.Action()
@@ -152,20 +153,12 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 	a.Namespace, a.Name = p.EntityNamespace(), p.Name
 
 	if in.Exec != nil {
-		exec, code, err := s.buildExec(in.Exec)
+		exec, c, err := s.buildExec(in.Exec)
 		if err != nil {
 			return nil, nil, err
 		}
-		a.Exec = exec
+		a.Exec, code = exec, c
 		rec.Digest = store.Digest(code)
-		if err := s.cfg.Runtimes.Prepare(r.Context(), &a, rec.Digest, code); err != nil {
-			return nil, nil, err
-		}
-		ref, err := s.cfg.Entities.StoreCode(r.Context(), exec.Code)
-		if err != nil {
-			return nil, nil, err
-		}
-		rec.CodeRef = ref
 	}
 	if in.Parameters != nil {
 		if err := in.Parameters.Validate("parameter"); err != nil {
@@ -181,6 +174,19 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 	}
 	if err := a.Limits.Validate(lim); err != nil {
 		return nil, nil, err
+	}
+	if code != nil {
+		// Compile now, with the limits the action runs with (they are part
+		// of the prepared function): a bad module fails the PUT, and the
+		// first invoke finds the function ready.
+		if err := s.cfg.Runtimes.Prepare(r.Context(), &a, rec.Digest, code); err != nil {
+			return nil, nil, err
+		}
+		ref, err := s.cfg.Entities.StoreCode(r.Context(), a.Exec.Code)
+		if err != nil {
+			return nil, nil, err
+		}
+		rec.CodeRef = ref
 	}
 	if in.Version != nil {
 		if !gust.ValidVersion(*in.Version) {

@@ -21,7 +21,7 @@ type activationSummary struct {
 	ActivationID string         `json:"activationId"`
 	Start        int64          `json:"start"`
 	End          int64          `json:"end,omitempty"`
-	Duration     int64          `json:"duration,omitempty"`
+	Duration     *int64         `json:"duration,omitempty"` // with end: 0 is a duration too
 	Cause        string         `json:"cause,omitempty"`
 	StatusCode   gust.Status    `json:"statusCode"`
 }
@@ -96,7 +96,10 @@ func (s *Server) listActivations(w http.ResponseWriter, r *http.Request, id *sto
 		a := l.Act
 		out[i] = activationSummary{Namespace: a.Namespace, Name: a.Name, Version: a.Version, Publish: a.Publish,
 			Annotations: a.Annotations, ActivationID: a.ActivationID, Start: a.Start, End: a.End,
-			Duration: a.Duration, Cause: a.Cause, StatusCode: a.Response.StatusCode}
+			Cause: a.Cause, StatusCode: a.Response.StatusCode}
+		if a.End != 0 {
+			out[i].Duration = &a.Duration
+		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

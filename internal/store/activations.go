@@ -43,6 +43,8 @@ type Activations struct {
 	in      chan pending
 	mu      sync.RWMutex
 	pending map[string]pending // by activation id, until acked
+	puts    uint64             // records queued so far; orders pending records
+	written chan struct{}      // closed (and replaced) each time the writer retires a batch
 	wg      sync.WaitGroup
 	closed  chan struct{}
 }
@@ -54,6 +56,7 @@ type pending struct {
 	subject string
 	data    []byte
 	done    chan error // optional: told when the record is durable
+	order   uint64     // queueing order: activation ids order by time only to the millisecond
 }
 
 // OpenActivations creates or updates the stream and starts the writer.
@@ -92,6 +95,7 @@ func OpenActivations(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 		prefix:  "$JS.API.DIRECT.GET." + activationStream,
 		in:      make(chan pending, 4096),
 		pending: make(map[string]pending),
+		written: make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
 	a.wg.Add(1)
@@ -114,6 +118,8 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 	}
 	p := pending{id: act.ActivationID, ns: act.Namespace, name: activationName(act), subject: activationSubject(act.Namespace, activationName(act), act.ActivationID), data: data, done: durable}
 	a.mu.Lock()
+	a.puts++
+	p.order = a.puts
 	a.pending[p.id] = p
 	a.mu.Unlock()
 	select {
@@ -170,6 +176,10 @@ func (a *Activations) writer() {
 			}
 		}
 		a.publish(batch)
+		a.mu.Lock()
+		close(a.written)
+		a.written = make(chan struct{})
+		a.mu.Unlock()
 	}
 }
 
@@ -302,10 +312,29 @@ func (a *Activations) List(ctx context.Context, ns string, opt ListOptions) ([]L
 	if want <= 0 {
 		return nil, nil
 	}
+	// Records not yet acknowledged are the newest of all. They are read
+	// before the stream: a record acknowledged after this snapshot is in
+	// it, and one acknowledged before is in the stream at or below the
+	// newest sequence read next. The other way round, a record
+	// acknowledged in between would be in neither.
+	pend := a.pendingMatches(ns, opt)
+	seen := make(map[string]bool, len(pend))
+	var out []ListedActivation
+	matched := 0
+	for _, l := range pend {
+		seen[l.Act.ActivationID] = true
+		if matched >= opt.Skip && matched < want {
+			out = append(out, l)
+		}
+		matched++
+	}
 	// The newest match bounds the walk from above.
 	last, err := a.direct(ctx, `{"last_by_subj":"`+filter+`"}`)
-	if err != nil || last == nil {
+	if err != nil {
 		return nil, err
+	}
+	if last == nil {
+		return out, nil
 	}
 	hi, _ := strconv.ParseUint(last.Header.Get("Nats-Sequence"), 10, 64)
 	if opt.Upto > 0 {
@@ -319,12 +348,6 @@ func (a *Activations) List(ctx context.Context, ns string, opt ListOptions) ([]L
 				hi = s - 1
 			}
 		}
-	}
-	// Records not yet acknowledged are the newest of all.
-	out, matched := a.pendingMatches(ns, opt)
-	seen := make(map[string]bool, len(out))
-	for _, l := range out {
-		seen[l.Act.ActivationID] = true
 	}
 	window := uint64(64)
 	for hi > 0 && matched < want {
@@ -356,42 +379,35 @@ func (a *Activations) List(ctx context.Context, ns string, opt ListOptions) ([]L
 	return out, nil
 }
 
-// pendingMatches returns the unacknowledged records matching opt, newest
-// first, after opt.Skip, and how many matched in all (skipped included).
-func (a *Activations) pendingMatches(ns string, opt ListOptions) ([]ListedActivation, int) {
-	a.mu.RLock()
-	var ids []string
-	for id, p := range a.pending {
-		if p.ns == ns && (opt.Name == "" || p.name == opt.Name) {
-			ids = append(ids, id)
-		}
+// pendingMatches returns every unacknowledged record matching opt, newest
+// (last queued) first.
+func (a *Activations) pendingMatches(ns string, opt ListOptions) []ListedActivation {
+	type match struct {
+		p   pending
+		act *gust.Activation
 	}
-	var found []ListedActivation
-	for _, id := range ids {
+	var found []match
+	a.mu.RLock()
+	for _, p := range a.pending {
+		if p.ns != ns || (opt.Name != "" && p.name != opt.Name) {
+			continue
+		}
 		var act gust.Activation
-		if json.Unmarshal(a.pending[id].data, &act) != nil {
+		if json.Unmarshal(p.data, &act) != nil {
 			continue
 		}
 		if (opt.Since > 0 && act.Start < opt.Since) || (opt.Upto > 0 && act.Start > opt.Upto) {
 			continue
 		}
-		found = append(found, ListedActivation{Data: a.pending[id].data, Act: &act})
+		found = append(found, match{p, &act})
 	}
 	a.mu.RUnlock()
-	// Ids begin with their time, so they sort newest-first as strings.
-	sort.Slice(found, func(i, j int) bool { return found[i].Act.ActivationID > found[j].Act.ActivationID })
-	matched := 0
-	var out []ListedActivation
-	for _, f := range found {
-		if matched >= opt.Skip+opt.Limit {
-			break
-		}
-		if matched >= opt.Skip {
-			out = append(out, f)
-		}
-		matched++
+	sort.Slice(found, func(i, j int) bool { return found[i].p.order > found[j].p.order })
+	out := make([]ListedActivation, len(found))
+	for i, f := range found {
+		out[i] = ListedActivation{Data: f.p.data, Act: f.act}
 	}
-	return out, matched
+	return out
 }
 
 // scan steps forward through [lo, hi] collecting matches in sequence order.
@@ -435,6 +451,11 @@ func (a *Activations) scan(ctx context.Context, filter string, lo, hi uint64, op
 // honouring Since and Upto.
 func (a *Activations) Count(ctx context.Context, ns string, opt ListOptions) (int, error) {
 	if opt.Since == 0 && opt.Upto == 0 {
+		// The server counts only what it stored: let the records queued
+		// before this call reach it first.
+		if err := a.waitWritten(ctx, ns, opt.Name); err != nil {
+			return 0, err
+		}
 		filter := "act." + token(ns) + ".>"
 		if opt.Name != "" {
 			filter = "act." + token(ns) + "." + token(opt.Name) + ".*"
@@ -444,6 +465,39 @@ func (a *Activations) Count(ctx context.Context, ns string, opt ListOptions) (in
 	opt.Skip, opt.Limit = 0, 100_000
 	list, err := a.List(ctx, ns, opt)
 	return len(list), err
+}
+
+// waitWritten waits until the records of ns (and name, when set) queued
+// before the call have been written or given up on.
+func (a *Activations) waitWritten(ctx context.Context, ns, name string) error {
+	a.mu.RLock()
+	var ids []string
+	for id, p := range a.pending {
+		if p.ns == ns && (name == "" || p.name == name) {
+			ids = append(ids, id)
+		}
+	}
+	a.mu.RUnlock()
+	for len(ids) > 0 {
+		a.mu.RLock()
+		for len(ids) > 0 {
+			if _, ok := a.pending[ids[len(ids)-1]]; ok {
+				break
+			}
+			ids = ids[:len(ids)-1]
+		}
+		written := a.written
+		a.mu.RUnlock()
+		if len(ids) == 0 {
+			break
+		}
+		select {
+		case <-written:
+		case <-ctx.Done():
+			return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // countAll reads the server's count of pending matches from the first
