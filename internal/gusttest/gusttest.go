@@ -37,7 +37,10 @@ func Start(t testing.TB, opts ...Option) *Node {
 	cfg := app.Config{DataDir: t.TempDir(), DrainTimeout: 10 * time.Second, Limits: TestLimits(),
 		// Compiled modules are shared across tests and runs: compiling a Go
 		// guest takes seconds, tens of seconds under -race.
-		WasmCacheDir: wasmtest.CacheDir(t)}
+		WasmCacheDir: wasmtest.CacheDir(t),
+		// No prewarmed interpreters unless a test asks (WithStemCells):
+		// most tests never run Python or Node, and starting them costs.
+		StemCells: -1}
 	if os.Getenv("GUST_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	} else {
@@ -92,6 +95,9 @@ func TestLimits() gust.SystemLimits {
 
 // WithLimits sets the system limits.
 func WithLimits(l gust.SystemLimits) Option { return func(c *app.Config) { c.Limits = l } }
+
+// WithStemCells keeps n prewarmed workers per interpreter kind.
+func WithStemCells(n int) Option { return func(c *app.Config) { c.StemCells = n } }
 
 // WithDataDir uses dir (e.g. to restart on the same data).
 func WithDataDir(dir string) Option { return func(c *app.Config) { c.DataDir = dir } }
