@@ -102,6 +102,8 @@ func (s *Server) routes() {
 	s.mux.Handle(webPrefix, s.public(s.serveWeb))
 	s.mux.Handle(webPrefix+"whisk.system/apimgmt/{op}", s.auth(methods{"GET": s.apimgmt, "POST": s.apimgmt, "DELETE": s.apimgmt}))
 	s.mux.Handle("/api/{ns}/{rest...}", s.public(s.serveRoute))
+	// Without this, /api/x would get net/http's redirect to /api/x/.
+	s.mux.Handle("/api/{ns}", s.public(func(w http.ResponseWriter, r *http.Request) error { return gust.ErrNotFound }))
 	s.mux.Handle("/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return gust.ErrNotFound
 	}))
