@@ -22,6 +22,7 @@ var publicRoutes = map[string]bool{
 	"GET /api/v1/{$}":     true,
 	"/api/v1/web/":        true,
 	"/api/{ns}/{rest...}": true,
+	"/api/{ns}":           true, // answers 404 only
 	"/":                   true,
 }
 
