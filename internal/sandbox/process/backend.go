@@ -337,6 +337,7 @@ func (b *Backend) Close(ctx context.Context) error {
 	}
 	for f := range funcs {
 		f.closeIdle()
+		f.closeZygote() // its forked workers end with it
 	}
 	// Busy workers are killed here and destroyed by the call that holds
 	// them, which notices at once.

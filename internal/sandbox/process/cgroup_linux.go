@@ -474,6 +474,17 @@ func (cg *cgroup) attach(pid int) error {
 	return nil
 }
 
+// attachAll moves pid into every cgroup of cg, v2 included: a process
+// forked by a zygote was not cloned into it.
+func (cg *cgroup) attachAll(pid int) error {
+	if cg.v2 != "" {
+		if err := os.WriteFile(filepath.Join(cg.v2, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("cgroup: attach %d to %s: %w", pid, cg.v2, err)
+		}
+	}
+	return cg.attach(pid)
+}
+
 // oomKills returns how many processes the OOM killer ended in the cgroup.
 func (cg *cgroup) oomKills() int64 {
 	var file, key string

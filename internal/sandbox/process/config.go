@@ -34,6 +34,13 @@ type Config struct {
 	// StemCells is the number of prewarmed workers kept per launcher kind
 	// (Python, Node). 0 means DefaultStemCells; negative disables them.
 	StemCells int
+	// NoZygote turns Python zygotes off. By default a Python function whose
+	// pool grows (a new worker is needed while other calls hold workers)
+	// gets a zygote: a sandbox that loads the function's code once and then
+	// forks its new workers (about a millisecond each, the imports already
+	// done), each moved into a cgroup of its own. With NoZygote every
+	// worker is a stem cell or a new sandbox that loads the code itself.
+	NoZygote bool
 	// StemCellMemoryMB bounds a stem cell until a function takes it and it
 	// gets the function's limit. 0 means DefaultStemCellMemoryMB.
 	StemCellMemoryMB int

@@ -17,8 +17,11 @@
 // Each function has a pool of workers (one per concurrent call, up to a
 // cap); each launcher kind has a few prewarmed "stem cells", sandboxes whose
 // interpreter is up and waiting for code, so that a cold call skips the
-// process start. A worker that crashes, times out or runs out of memory is
-// killed and replaced by the next call.
+// process start. A Python function whose pool grows gets a zygote: a
+// sandbox that has loaded its code and forks each new worker, which the
+// invoker moves into a cgroup of its own (zygote_linux.go). A worker that
+// crashes, times out or runs out of memory is killed and replaced by the
+// next call.
 //
 // The package needs root (to map the sandbox's uids and write cgroups) and
 // user namespaces; Runtimes says why a kind is unavailable.

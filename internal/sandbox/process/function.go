@@ -3,6 +3,7 @@
 package process
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,14 @@ type function struct {
 	initMsg []byte // the launcher's init line
 	pool    *pool
 
+	// Zygote (zygote_linux.go), for kinds that have one.
+	zygoteMsg    []byte        // init line that makes the launcher a zygote
+	zmu          sync.Mutex    // guards the fields below and zygote counts
+	zyg          *zygote       // running zygote, or nil
+	zstart       chan struct{} // closed when the zygote being started is up (or not)
+	noZygote     bool          // no forks: the code starts threads as it loads, or forks failed
+	forkFailures int           // calls in a row that got no forked worker
+
 	mu       sync.Mutex
 	inflight int
 	closed   bool
@@ -46,15 +55,20 @@ func newFunction(b *Backend, rt *runtimeKind, code *codeDir, spec sandbox.Spec) 
 	if main == "" {
 		main = "main"
 	}
-	initMsg, _ := json.Marshal(map[string]any{"init": map[string]any{
-		"main": main, "dir": appDir, "entry": code.entry, "plain": code.plain,
-	}})
-	return &function{
+	init := map[string]any{"main": main, "dir": appDir, "entry": code.entry, "plain": code.plain}
+	initMsg, _ := json.Marshal(map[string]any{"init": init})
+	f := &function{
 		b: b, rt: rt, code: code, limits: l,
 		cg:      b.cgroupLimits(l.MemoryMB),
 		initMsg: append(initMsg, '\n'),
 		pool:    newPool(b.cfg.MaxWorkersPerFunction),
 	}
+	if rt.zygote {
+		init["zygote"] = true
+		zmsg, _ := json.Marshal(map[string]any{"init": init})
+		f.zygoteMsg = append(zmsg, '\n')
+	}
+	return f
 }
 
 // Invoke implements sandbox.Function: it runs the call on an idle worker,
@@ -78,6 +92,10 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 	logs := sandbox.NewLogBuffer(f.limits.LogBytes)
 	res := &sandbox.Result{Start: sandbox.StartWarm}
 	w := f.pool.take()
+	if w != nil && w.prewarmed {
+		w.prewarmed = false
+		res.Start = sandbox.StartPrewarmed
+	}
 	if w == nil {
 		var err error
 		if w, err = f.start(ctx, &deadline, logs, res); err != nil {
@@ -129,16 +147,80 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 	return res, nil
 }
 
+// Prewarm implements sandbox.Prewarmer: it readies one worker ahead of a
+// call the keep-alive policy expects (for Python, forked from the
+// function's zygote, which it starts first if needed). The call that takes
+// it reports StartPrewarmed. What the code logs while loading is dropped,
+// and code that fails to load is left for that call to report.
+func (f *function) Prewarm(ctx context.Context) error {
+	if err := f.enter(); err != nil {
+		return err
+	}
+	defer f.leave()
+	if err := f.pool.acquire(ctx); err != nil {
+		return fmt.Errorf("process: pre-warm: %w", err)
+	}
+	defer f.pool.release()
+	if w := f.pool.take(); w != nil { // one is ready already
+		f.put(w)
+		return nil
+	}
+	deadline := time.Now().Add(f.limits.Timeout)
+	res := &sandbox.Result{}
+	w, err := f.start(ctx, &deadline, sandbox.NewLogBuffer(0), res)
+	switch {
+	case err != nil:
+		return fmt.Errorf("process: pre-warm: %w", err)
+	case w == nil:
+		return fmt.Errorf("process: pre-warm: the code did not load: %s", res.Result)
+	}
+	w.prewarmed = true
+	f.put(w)
+	return nil
+}
+
+var _ sandbox.Prewarmer = (*function)(nil)
+
 // sandboxSetupTimeout bounds the creation of a sandbox and the start of
 // its interpreter, which do not count against the function's time limit.
 const sandboxSetupTimeout = 30 * time.Second
 
-// start readies a worker for this function: a stem cell if one is waiting,
-// else a new sandbox; then, for launcher kinds, sends the code's init. It
-// fills res.Start and res.InitTime, and restarts the clock (deadline) after
-// creating a sandbox. A nil worker with a nil error means the
+// start readies a new worker for this function. When the pool grows (the
+// function's kind has zygotes and other calls are in flight) or a zygote is
+// running, the worker is forked from the function's zygote
+// (zygote_linux.go); else it is a plain worker, a function's first one
+// included. It fills res.Start and res.InitTime, and may restart the clock
+// (deadline) after platform work. A nil worker with a nil error means the
 // code failed to initialise, and res holds that developer error.
 func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result) (*worker, error) {
+	if f.zygoteMsg != nil && f.wantFork() {
+		if w, handled, err := f.startForked(ctx, deadline, logs, res); handled || err != nil {
+			return w, err
+		}
+	}
+	return f.startPlain(ctx, deadline, logs, res, f.initMsg)
+}
+
+// wantFork says whether a new worker should come from the zygote: there is
+// one (running or starting), or the pool is growing — calls besides the
+// caller hold workers. A function called one call at a time never starts a
+// zygote: its first worker is a plain one, as fast to get (a stem cell) and
+// without a second process to keep.
+func (f *function) wantFork() bool {
+	f.zmu.Lock()
+	defer f.zmu.Unlock()
+	if f.noZygote {
+		return false
+	}
+	return f.zyg != nil || f.zstart != nil || len(f.pool.slots) > 1
+}
+
+// startPlain readies a worker: a stem cell if one is waiting, else a new
+// sandbox; then, for launcher kinds, sends initMsg (the code's init). It
+// fills res.Start and res.InitTime, and restarts the clock (deadline) after
+// creating a sandbox. A nil worker with a nil error means the code failed
+// to initialise, and res holds that developer error.
+func (f *function) startPlain(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result, initMsg []byte) (*worker, error) {
 	t0 := time.Now()
 	w := f.takeCell()
 	res.Start = sandbox.StartPrewarmed
@@ -169,7 +251,7 @@ func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox
 		*deadline = time.Now().Add(f.limits.Timeout)
 	}
 	if f.rt.markers {
-		r, err := w.exchange(ctx, *deadline, f.initMsg, logs, 64<<10)
+		r, err := w.exchange(ctx, *deadline, initMsg, logs, 64<<10)
 		if err != nil {
 			how, err := w.end(err, logs)
 			if err != nil {
@@ -194,6 +276,10 @@ func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox
 			res.InitTime = time.Since(t0)
 			return nil, nil
 		}
+		w.isZygote = bytes.Contains(r.line, []byte(`"zygote":true`))
+	}
+	if !w.isZygote && w.p.ctrl != nil {
+		w.p.closeCtrl() // a plain worker: nothing to fork
 	}
 	res.InitTime = time.Since(t0)
 	return w, nil
@@ -249,6 +335,7 @@ func (f *function) Close(ctx context.Context) error {
 	f.b.mu.Unlock()
 	f.closeIdle()
 	if last {
+		f.closeZygote()
 		return f.removeCode()
 	}
 	return nil
@@ -264,6 +351,7 @@ func (f *function) evictIdle(before time.Time) {
 	for _, w := range f.pool.evict(before) {
 		w.destroy()
 	}
+	f.evictZygote(before)
 }
 
 func (f *function) removeCode() error {
@@ -292,6 +380,7 @@ func (f *function) leave() {
 	last := f.closed && f.inflight == 0
 	f.mu.Unlock()
 	if last {
+		f.closeZygote()
 		_ = f.removeCode()
 	}
 }

@@ -70,7 +70,9 @@ func countMounts(t testing.TB) int {
 	return strings.Count(string(b), "\n")
 }
 
-// sandboxProcesses lists host processes running as a sandbox identity.
+// sandboxProcesses lists this process's descendants running as a sandbox
+// identity. Other processes on the host may use the same uids (another
+// test binary, another engineer's node): they are not ours to count.
 func sandboxProcesses(hostUID int) []string {
 	var out []string
 	entries, _ := os.ReadDir("/proc")
@@ -80,12 +82,37 @@ func sandboxProcesses(hostUID int) []string {
 			continue
 		}
 		for line := range strings.Lines(string(b)) {
-			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && (f[1] == strconv.Itoa(hostUID) || f[1] == strconv.Itoa(hostUID+sandboxUID)) {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && (f[1] == strconv.Itoa(hostUID) || f[1] == strconv.Itoa(hostUID+sandboxUID)) && descendant(e.Name()) {
 				out = append(out, e.Name())
 			}
 		}
 	}
 	return out
+}
+
+// descendant reports whether pid is a descendant of this process.
+func descendant(pid string) bool {
+	self := strconv.Itoa(os.Getpid())
+	for range 64 {
+		b, err := os.ReadFile("/proc/" + pid + "/status")
+		if err != nil {
+			return false
+		}
+		ppid := ""
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "PPid:"); ok {
+				ppid = strings.TrimSpace(rest)
+			}
+		}
+		switch ppid {
+		case self:
+			return true
+		case "", "0", "1":
+			return false
+		}
+		pid = ppid
+	}
+	return false
 }
 
 func cgroupDirs(h *cgroupHost) []string {

@@ -35,6 +35,7 @@ const initArg0 = "gust-sandbox-init"
 const (
 	fdResult = 3 // the payload's result pipe, inherited
 	fdInit   = 4 // spec in, error out
+	// fdCtrl (5) is a zygote-capable payload's control socket, inherited.
 )
 
 // initSpec is what the init helper does, in order.
@@ -49,6 +50,7 @@ type initSpec struct {
 	Argv     []string
 	Env      []string
 	Dir      string
+	KeepCtrl bool // fd 5 is the payload's control socket: keep it open
 }
 
 // initMount is a read-only (unless Writable) bind mount of host path Src.
@@ -122,10 +124,18 @@ func runInit() error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
-	// Everything but stdio and the result pipe closes at exec: the spec
-	// socket (the host then reads EOF: success) and the mount sources.
+	// Everything but stdio, the result pipe and the control socket closes
+	// at exec: the spec socket (the host then reads EOF: success) and the
+	// mount sources.
 	const closeRangeCloexec = 1 << 2
-	if err := unix.CloseRange(fdInit, ^uint(0), closeRangeCloexec); err != nil {
+	from := uint(fdInit)
+	if spec.KeepCtrl {
+		if err := unix.CloseRange(fdInit, fdInit, closeRangeCloexec); err != nil {
+			return fmt.Errorf("close_range: %w", err)
+		}
+		from = fdCtrl + 1
+	}
+	if err := unix.CloseRange(from, ^uint(0), closeRangeCloexec); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
 	if err := loadSeccomp(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ import (
 
 // pyProbe reports what a function can see and do.
 const pyProbe = `
-import ctypes, errno, os, socket
+import ctypes, errno, os, socket, time
 def attempt(fn):
     try:
         fn()
@@ -31,8 +32,10 @@ def write(path):
         f.write("x")
 
 def main(args):
+    time.sleep(args.get("sleep", 0))
     r = {}
     r["uid"] = os.getuid()
+    r["self"] = os.getpid()
     r["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     r["exists"] = {p: os.path.exists(p) for p in args["paths"]}
     r["connect"] = attempt(lambda: socket.create_connection(("127.0.0.1", args["port"]), timeout=2))
@@ -56,8 +59,16 @@ def main(args):
     return r
 `
 
+// TestIsolation probes a worker from inside, as a plain sandbox and as a
+// worker forked from its function's zygote, which must be confined the same
+// way (it inherits the zygote's namespaces, identity and seccomp filter).
 func TestIsolation(t *testing.T) {
-	b := newBackend(t, Config{})
+	t.Run("Plain", func(t *testing.T) { testIsolation(t, Config{NoZygote: true}) })
+	t.Run("Forked", func(t *testing.T) { testIsolation(t, Config{}) })
+}
+
+func testIsolation(t *testing.T, cfg Config) {
+	b := newBackend(t, cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +90,17 @@ func TestIsolation(t *testing.T) {
 	f := prepare(t, b, KindPython, pyProbe, limits(0))
 	paths := []string{"/etc/shadow", "/root", hostFile, "/home", "/var", "/sys", "/etc/passwd", "/usr/bin/python3"}
 	params, _ := json.Marshal(map[string]any{"port": ln.Addr().(*net.TCPAddr).Port, "paths": paths})
+	if !cfg.NoZygote {
+		// Probe a worker forked from the zygote, which a pool that grows
+		// gets.
+		slow, _ := json.Marshal(map[string]any{"port": ln.Addr().(*net.TCPAddr).Port, "paths": paths, "sleep": 0.2})
+		withZygote(t, f, string(slow))
+	}
 	res := call(t, f, string(params))
 	wantStatus(t, res, gust.StatusSuccess)
 	var r struct {
 		UID     int
+		Self    int
 		Pids    []int
 		Exists  map[string]bool
 		Connect string
@@ -107,7 +125,19 @@ func TestIsolation(t *testing.T) {
 		}
 	}
 	check("uid", r.UID, sandboxUID)
-	check("processes visible", r.Pids, []int{1})
+	if cfg.NoZygote {
+		check("processes visible", r.Pids, []int{1})
+	} else {
+		// The zygote is PID 1; the worker sees it, itself and the zygote's
+		// spare worker, nothing else (the zygote serves this function only).
+		check("forked worker's pid is not 1", r.Self != 1, true)
+		allowed := map[int]bool{1: true, r.Self: true, nsPid(t, spare(t, f.(*function), false)): true}
+		for _, pid := range r.Pids {
+			if !allowed[pid] {
+				t.Errorf("processes visible %v: %d is neither the zygote, the worker nor the spare (%v)", r.Pids, pid, allowed)
+			}
+		}
+	}
 	for _, p := range []string{"/etc/shadow", "/root", hostFile, "/home", "/var", "/sys"} {
 		check("exists "+p, r.Exists[p], false)
 	}
@@ -208,4 +238,22 @@ def main(args):
 	if ok := m["ok"].(float64); ok >= 32 || m["fail"].(float64) < 268 {
 		t.Errorf("forks: %s, want at most 31 to succeed", res.Result)
 	}
+}
+
+// nsPid is a worker's pid inside its sandbox.
+func nsPid(t *testing.T, w *worker) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.p.pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			f := strings.Fields(rest)
+			n, _ := strconv.Atoi(f[len(f)-1])
+			return n
+		}
+	}
+	t.Fatal("no NSpid")
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/gust-faas/gust/internal/sandbox"
@@ -16,6 +17,9 @@ const (
 	KindGo     = "go"
 	KindNative = "native"
 )
+
+// fdCtrl is the descriptor of a zygote-capable launcher's control socket.
+const fdCtrl = 5
 
 // Where the sandbox sees things.
 const (
@@ -34,16 +38,25 @@ type runtimeKind struct {
 	markers bool
 	// stem: workers can be started before their code is known.
 	stem bool
+	// zygote: the launcher can become its function's fork server
+	// (zygote_linux.go).
+	zygote bool
 }
 
-func (rt *runtimeKind) argv() []string {
+// argv is the payload's command line. ctrl says the launcher has a control
+// socket at fd 5, so that it can become a zygote.
+func (rt *runtimeKind) argv(ctrl bool) []string {
 	switch {
 	case rt.launcher == "":
 		return []string{appDir + "/exec"}
 	case rt.name == KindPython:
 		// -I: ignore PYTHON* variables and the user site; -B: the root is
 		// read-only, do not try to write bytecode.
-		return []string{rt.interpreter, "-I", "-B", launcherDir + "/" + rt.launcher}
+		argv := []string{rt.interpreter, "-I", "-B", launcherDir + "/" + rt.launcher}
+		if ctrl {
+			argv = append(argv, strconv.Itoa(fdCtrl))
+		}
+		return argv
 	default:
 		return []string{rt.interpreter, launcherDir + "/" + rt.launcher}
 	}
@@ -55,7 +68,7 @@ type RuntimeInfo = sandbox.RuntimeInfo
 // newKinds builds the kind table from cfg; unavailable kinds get a reason.
 func newKinds(cfg Config) ([]*runtimeKind, map[string]string) {
 	kinds := []*runtimeKind{
-		{name: KindPython, interpreter: cfg.Python, launcher: "launcher.py", markers: true, stem: true},
+		{name: KindPython, interpreter: cfg.Python, launcher: "launcher.py", markers: true, stem: true, zygote: !cfg.NoZygote},
 		{name: KindNode, interpreter: cfg.Node, launcher: "launcher.js", markers: true, stem: true},
 		{name: KindGo},
 		{name: KindNative},

@@ -28,6 +28,8 @@ def main(args):
     counter += 1
     if args.get("crash"):
         os._exit(3)
+    if args.get("sleep"):
+        time.sleep(args["sleep"])
     if args.get("loop"):
         while True:
             time.sleep(0.01)
@@ -72,8 +74,8 @@ func TestWarmReuse(t *testing.T) {
 	}
 	res = call(t, f, `{}`)
 	wantStatus(t, res, gust.StatusSuccess)
-	if got := resultMap(t, res)["counter"]; got != float64(1) || res.Start != sandbox.StartCold {
-		t.Errorf("after crash: counter %v start %s, want a new worker", got, res.Start)
+	if got := resultMap(t, res)["counter"]; got != float64(1) || res.Start != sandbox.StartCold || res.InitTime <= 0 {
+		t.Errorf("after crash: counter %v start %s init %v, want a new worker", got, res.Start, res.InitTime)
 	}
 
 	res = call(t, f, `{"loop":true}`)

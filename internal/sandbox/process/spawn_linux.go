@@ -31,10 +31,16 @@ type spawnOpts struct {
 	dir    string
 	mounts []Mount // besides the root's
 	limits cgroupLimits
+	// ctrl gives the payload a control socket at fd 5 (fdCtrl), through
+	// which the host can later ask it to fork workers (a zygote).
+	ctrl bool
 }
 
 // proc is a running sandbox seen from the host: the payload process (PID 1
-// inside) and the host ends of its pipes, all non-blocking.
+// inside) and the host ends of its pipes, all non-blocking. A worker forked
+// by a zygote is a proc too, without cmd: the zygote is its parent, so the
+// host watches it through a pidfd and learns its exit status from the
+// zygote (zygote_linux.go).
 type proc struct {
 	cmd    *exec.Cmd
 	cg     *cgroup
@@ -42,10 +48,67 @@ type proc struct {
 	stdout int
 	stderr int
 	result int
+	ctrl   *os.File // host end of the control socket (spawnOpts.ctrl); nil if none
 
-	exited  chan struct{} // closed once the process is reaped
+	exited  chan struct{} // closed once the process is reaped (forked: once it exited)
 	waitErr error         // valid after exited
 	removed bool          // the cgroups are gone (destroy ran)
+
+	// Forked workers only.
+	forkedPid int           // in the host's pid namespace
+	pidfd     *os.File      // the process, for signals and to see it exit
+	status    *os.File      // socket on which the zygote reports its exit status
+	reaped    chan struct{} // closed when the zygote reported (or can no longer)
+	ended     string        // how it ended, valid after reaped; "" if unknown
+}
+
+// pid is the process's id in the host's pid namespace.
+func (p *proc) pid() int {
+	if p.cmd != nil && p.cmd.Process != nil {
+		return p.cmd.Process.Pid
+	}
+	return p.forkedPid
+}
+
+// makePipe returns a pipe whose host end (a non-blocking fd: the call loop
+// polls it) reads when hostReads, else writes; the child's end is blocking,
+// as programs expect of their stdio. Both are close-on-exec.
+func makePipe(hostReads bool) (host int, child *os.File, err error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return -1, nil, fmt.Errorf("pipe: %w", err)
+	}
+	h, c := fds[0], fds[1]
+	if !hostReads {
+		h, c = fds[1], fds[0]
+	}
+	if err := unix.SetNonblock(h, true); err != nil {
+		unix.Close(h)
+		unix.Close(c)
+		return -1, nil, err
+	}
+	return h, os.NewFile(uintptr(c), "pipe"), nil
+}
+
+// stdioPipes makes the four pipes of a worker: stdin, stdout, stderr and the
+// result pipe (fd 3). It stores the host ends in p and returns the child's.
+func (p *proc) stdioPipes() ([]*os.File, error) {
+	var child []*os.File
+	for _, x := range []struct {
+		fd        *int
+		hostReads bool
+	}{{&p.stdin, false}, {&p.stdout, true}, {&p.stderr, true}, {&p.result, true}} {
+		h, c, err := makePipe(x.hostReads)
+		if err != nil {
+			for _, f := range child {
+				f.Close()
+			}
+			return nil, err
+		}
+		*x.fd = h
+		child = append(child, c)
+	}
+	return child, nil
 }
 
 // spawn starts a sandbox running opts.argv. It returns once the payload has
@@ -65,39 +128,12 @@ func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error
 			p.destroy()
 		}
 	}()
-	// Pipes: host ends non-blocking (the call loop polls them), child ends
-	// blocking, as programs expect of their stdio.
-	pipe := func(hostReads bool) (*os.File, int, error) {
-		var fds [2]int
-		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-			return nil, -1, fmt.Errorf("pipe: %w", err)
-		}
-		host, child := fds[0], fds[1]
-		if !hostReads {
-			host, child = fds[1], fds[0]
-		}
-		if err := unix.SetNonblock(host, true); err != nil {
-			unix.Close(host)
-			unix.Close(child)
-			return nil, -1, err
-		}
-		f := os.NewFile(uintptr(child), "pipe")
-		childFiles = append(childFiles, f)
-		return f, host, nil
-	}
-	var stdin, stdout, stderr, result *os.File
-	if stdin, p.stdin, err = pipe(false); err != nil {
+	childFiles, err = p.stdioPipes()
+	if err != nil {
 		return nil, err
 	}
-	if stdout, p.stdout, err = pipe(true); err != nil {
-		return nil, err
-	}
-	if stderr, p.stderr, err = pipe(true); err != nil {
-		return nil, err
-	}
-	if result, p.result, err = pipe(true); err != nil {
-		return nil, err
-	}
+	stdin, stdout, stderr, result := childFiles[0], childFiles[1], childFiles[2], childFiles[3]
+	extra := []*os.File{result}
 	socks, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -112,6 +148,16 @@ func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error
 	defer initHost.Close()
 	initChild := os.NewFile(uintptr(socks[1]), "init")
 	childFiles = append(childFiles, initChild)
+	extra = append(extra, initChild)
+	if opts.ctrl {
+		host, child, err := ctrlSocket()
+		if err != nil {
+			return nil, err
+		}
+		p.ctrl = host
+		childFiles = append(childFiles, child)
+		extra = append(extra, child) // fd 5
+	}
 
 	spec, err := b.initSpec(opts)
 	if err != nil {
@@ -132,7 +178,7 @@ func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error
 		Stdin:      stdin,
 		Stdout:     stdout,
 		Stderr:     stderr,
-		ExtraFiles: []*os.File{result, initChild},
+		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
 				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
@@ -213,6 +259,7 @@ func (b *Backend) initSpec(opts spawnOpts) (*initSpec, error) {
 		Argv:     opts.argv,
 		Env:      opts.env,
 		Dir:      opts.dir,
+		KeepCtrl: opts.ctrl,
 	}
 	spec.Mounts = append(spec.Mounts, b.rootfs.mounts...)
 	for _, m := range opts.mounts {
@@ -226,10 +273,16 @@ func (b *Backend) initSpec(opts spawnOpts) (*initSpec, error) {
 }
 
 // kill ends the sandbox: PID 1 first (the kernel then ends its whole pid
-// namespace), then anything left in the cgroup.
+// namespace), then anything left in the cgroup. A forked worker is killed
+// through its pidfd, which cannot hit a recycled pid.
 func (p *proc) kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	if p.pidfd != nil {
+		if rc, err := p.pidfd.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = unix.PidfdSendSignal(int(fd), unix.SIGKILL, nil, 0) })
+		}
 	}
 	if p.cg != nil {
 		p.cg.kill()
@@ -239,7 +292,7 @@ func (p *proc) kill() {
 // destroy kills the sandbox, waits for it and frees its cgroups and pipes.
 func (p *proc) destroy() error {
 	p.kill()
-	if p.cmd != nil {
+	if p.cmd != nil || p.pidfd != nil {
 		<-p.exited
 	}
 	for _, fd := range []*int{&p.stdin, &p.stdout, &p.stderr, &p.result} {
@@ -247,6 +300,19 @@ func (p *proc) destroy() error {
 			unix.Close(*fd)
 			*fd = -1
 		}
+	}
+	p.closeCtrl()
+	if p.status != nil {
+		// Wait briefly for the zygote to reap it: the cgroup is removable
+		// once the process is gone, and the zygote keeps no zombie.
+		select {
+		case <-p.reaped:
+		case <-time.After(time.Second):
+		}
+		_ = p.status.Close()
+	}
+	if p.pidfd != nil {
+		_ = p.pidfd.Close()
 	}
 	if p.cg == nil || p.removed {
 		return nil
@@ -256,8 +322,25 @@ func (p *proc) destroy() error {
 	return p.cg.remove()
 }
 
+// closeCtrl closes the host end of the control socket, if any.
+func (p *proc) closeCtrl() {
+	if p.ctrl != nil {
+		_ = p.ctrl.Close()
+	}
+}
+
 // exitStatus describes how the process ended, for the log.
 func (p *proc) exitStatus() string {
+	if p.status != nil {
+		select {
+		case <-p.reaped:
+		case <-time.After(time.Second):
+		}
+		if p.ended == "" {
+			return "ended"
+		}
+		return p.ended
+	}
 	var ee *exec.ExitError
 	if !errors.As(p.waitErr, &ee) {
 		return "exited"

@@ -29,6 +29,19 @@ def main(args):
 		BigResult: []byte("def main(args):\n    return {\"data\": \"x\" * 100000}\n"),
 		Env:       []byte("import os\ndef main(args):\n    return {\"activation_id\": os.environ[\"__OW_ACTIVATION_ID\"]}\n"),
 		Invalid:   []byte("PK\x03\x04 this is not really a zip archive"),
+		Counter: []byte(`import os
+count = 0
+def main(args):
+    global count
+    count += 1
+    if args.get("crash"):
+        os._exit(3)
+    if args.get("loop"):
+        while True:
+            pass
+    return {"count": count}
+`),
+		WarmReuse: true,
 	}
 	nodeFixtures = sandboxtest.Fixtures{
 		Kind: KindNode,
@@ -48,20 +61,49 @@ def main(args):
 		BigResult: []byte(`function main() { return { data: "x".repeat(100000) }; }`),
 		Env:       []byte(`function main() { return { activation_id: process.env.__OW_ACTIVATION_ID }; }`),
 		Invalid:   []byte("PK\x03\x04 this is not really a zip archive"),
+		Counter: []byte(`let count = 0;
+function main(params) {
+  count++;
+  if (params.crash) process.exit(3);
+  if (params.loop) for (;;) {}
+  return { count };
+}`),
+		WarmReuse: true,
 	}
 )
+
+// prewarmed is Fixtures.Prewarmed for a backend with stem cells.
+func prewarmed(b *Backend, kind string) func(testing.TB) {
+	return func(t testing.TB) { waitCells(t, b, kind, 1) }
+}
 
 func TestConformance(t *testing.T) {
 	t.Run("Python", func(t *testing.T) {
 		sandboxtest.Run(t, newBackend(t, Config{}), pyFixtures)
 	})
+	t.Run("PythonNoZygote", func(t *testing.T) {
+		// Every worker a plain sandbox, as for code that starts threads
+		// at load.
+		fx := pyFixtures
+		fx.BigResult, fx.Invalid = nil, nil // covered above
+		sandboxtest.Run(t, newBackend(t, Config{NoZygote: true}), fx)
+	})
 	t.Run("PythonStemCells", func(t *testing.T) {
+		b := newBackend(t, Config{StemCells: 2})
 		fx := pyFixtures
 		fx.Logs, fx.BigResult, fx.Invalid = nil, nil, nil // covered above
-		sandboxtest.Run(t, newBackend(t, Config{StemCells: 2}), fx)
+		fx.Prewarmed = prewarmed(b, KindPython)
+		sandboxtest.Run(t, b, fx)
 	})
 	t.Run("Node", func(t *testing.T) {
 		sandboxtest.Run(t, newBackend(t, Config{}), nodeFixtures)
+	})
+	t.Run("NodeStemCells", func(t *testing.T) {
+		b := newBackend(t, Config{StemCells: 1})
+		sandboxtest.Run(t, b, sandboxtest.Fixtures{
+			Kind: KindNode, Hello: nodeFixtures.Hello, Counter: nodeFixtures.Counter,
+			WarmReuse: true, Prewarmed: prewarmed(b, KindNode),
+		})
 	})
 	t.Run("Native", func(t *testing.T) {
 		exe := buildNative(t, "hello")
@@ -75,6 +117,8 @@ func TestConformance(t *testing.T) {
 			MemoryBomb: buildNative(t, "membomb"),
 			BigResult:  buildNative(t, "bigresult"),
 			Invalid:    []byte("package main\n\nfunc main() {}\n"),
+			Counter:    buildNative(t, "counter"),
+			WarmReuse:  true,
 		})
 	})
 }

@@ -27,6 +27,10 @@ type worker struct {
 
 	cellDir   string    // a stem cell's own /app source; removed with the worker
 	idleSince time.Time // when it was last returned to its pool
+
+	prewarmed bool    // readied by Prewarm; no call has taken it yet
+	isZygote  bool    // it loaded its function's code as a fork server
+	parent    *zygote // the zygote it was forked from; nil if none
 }
 
 // startWorker starts a sandbox for rt with codeDir as /app. An empty
@@ -68,11 +72,12 @@ func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir stri
 
 	p, err := b.spawn(ctx, spawnOpts{
 		id:     w.id,
-		argv:   rt.argv(),
+		argv:   rt.argv(rt.zygote),
 		env:    b.sandboxEnv(),
 		dir:    appDir,
 		mounts: mounts,
 		limits: b.cgroupLimits(memoryMB),
+		ctrl:   rt.zygote,
 	})
 	b.mu.Lock()
 	w.p = p
@@ -108,6 +113,10 @@ func (w *worker) destroy() {
 		}
 	}
 	w.removeCellDir()
+	if w.parent != nil {
+		w.parent.childGone()
+		w.parent = nil
+	}
 	w.b.mu.Lock()
 	delete(w.b.workers, w)
 	w.b.gone.Broadcast()

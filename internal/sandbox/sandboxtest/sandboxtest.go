@@ -46,6 +46,24 @@ type Fixtures struct {
 	Env []byte
 	// Invalid is code that Prepare must refuse with gust.KindInvalid.
 	Invalid []byte
+	// Counter returns {"count": N}, N being the number of calls the
+	// instance serving it has run, this one included (state kept in the
+	// instance: a global, a module variable). Given {"crash": true} it ends
+	// abnormally without a result (exits, traps); given {"loop": true} it
+	// never returns.
+	Counter []byte
+
+	// Capabilities. A scenario needing one the backend lacks is skipped.
+
+	// WarmReuse: an instance that answered a call serves the next one of
+	// the same function, its state intact (Start warm, InitTime 0).
+	WarmReuse bool
+	// Prewarmed, when set, offers instances started before their function
+	// is known (stem cells): it waits until one is ready for a new
+	// function of Kind, whose first call must then report StartPrewarmed.
+	// The scenario runs alone (not in parallel with the others) so that no
+	// other scenario takes the instance first.
+	Prewarmed func(testing.TB)
 }
 
 // Limits are the generous limits of scenarios that do not test one: slow
@@ -99,15 +117,35 @@ func Run(t *testing.T, b sandbox.Backend, fx Fixtures) {
 		{"OversizedResult", fx.BigResult, s.bigResult},
 		{"Env", fx.Env, s.env},
 		{"Invalid", fx.Invalid, s.invalid},
+		{"LogsPerActivation", fx.Logs, s.logsPerActivation},
+		{"WarmReuse", need(fx.Counter, fx.WarmReuse), s.warmReuse},
+		{"CrashReplaced", fx.Counter, s.crashReplaced},
+		{"TimeoutThenCall", fx.Counter, s.timeoutThenCall},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			if sc.code == nil {
-				t.Skip("no fixture for this scenario")
+				t.Skip("no fixture or capability for this scenario")
 			}
 			t.Parallel()
 			sc.run(t, sc.code)
 		})
 	}
+	// Not parallel: it runs before the parallel scenarios resume, so no
+	// other call of this suite takes the prewarmed instance.
+	t.Run("Prewarmed", func(t *testing.T) {
+		if fx.Hello == nil || fx.Prewarmed == nil {
+			t.Skip("no fixture or capability for this scenario")
+		}
+		s.prewarmed(t, fx.Hello)
+	})
+}
+
+// need returns code when the backend has the capability, else nil.
+func need(code []byte, capable bool) []byte {
+	if !capable {
+		return nil
+	}
+	return code
 }
 
 type suite struct {
@@ -365,5 +403,156 @@ func (s *suite) invalid(t *testing.T, code []byte) {
 	}
 	if msg := gust.MessageOf(err); msg == "" || strings.HasPrefix(msg, "An internal error") {
 		t.Errorf("message %q does not tell the developer what is wrong", msg)
+	}
+}
+
+// logTexts returns the text of each log line, checking the stream.
+func logTexts(t *testing.T, res *sandbox.Result) []string {
+	t.Helper()
+	texts := make([]string, 0, len(res.Logs))
+	for _, l := range res.Logs {
+		m := reLogLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("log line %q is not \"<time> <stream>: <text>\"", l)
+		}
+		texts = append(texts, m[2])
+	}
+	return texts
+}
+
+// logsPerActivation calls the Logs fixture twice on one function: each
+// activation gets exactly its own lines, nothing carried over from the
+// other (a worker that serves both must not leak its output across).
+func (s *suite) logsPerActivation(t *testing.T, code []byte) {
+	f := s.prepare(t, code, Limits())
+	for call := range 3 {
+		res := invoke(t, f, `{}`)
+		want(t, res, gust.StatusSuccess)
+		texts := logTexts(t, res)
+		if len(texts) != 1000 {
+			t.Fatalf("call %d: %d log lines, want exactly 1000; first %q, last %q", call, len(texts), at(texts, 0), at(texts, len(texts)-1))
+		}
+		for i, text := range texts {
+			if text != fmt.Sprintf("log line %d", i) {
+				t.Fatalf("call %d: log %d is %q, want \"log line %d\"", call, i, text, i)
+			}
+		}
+	}
+}
+
+// count returns the Counter fixture's count.
+func count(t *testing.T, res *sandbox.Result) int {
+	t.Helper()
+	var m struct {
+		Count *int `json:"count"`
+	}
+	if err := json.Unmarshal(res.Result, &m); err != nil || m.Count == nil {
+		t.Fatalf("result %s: want {\"count\": N} (%v)", res.Result, err)
+	}
+	return *m.Count
+}
+
+// warmReuse: calls one after the other are served by the same instance,
+// whose state persists; the second is warm and needs no init.
+func (s *suite) warmReuse(t *testing.T, code []byte) {
+	f := s.prepare(t, code, Limits())
+	res := invoke(t, f, `{}`)
+	want(t, res, gust.StatusSuccess)
+	if res.Start == sandbox.StartWarm {
+		t.Errorf("first call of a new function: Start warm")
+	}
+	if n := count(t, res); n != 1 {
+		t.Errorf("first call: count %d, want 1", n)
+	}
+	for i := 2; i <= 4; i++ {
+		res := invoke(t, f, `{}`)
+		want(t, res, gust.StatusSuccess)
+		if n := count(t, res); n != i || res.Start != sandbox.StartWarm || res.InitTime != 0 {
+			t.Errorf("call %d: count %d, Start %s, InitTime %v; want count %d from the same warm instance, no init", i, n, res.Start, res.InitTime, i)
+		}
+	}
+}
+
+// afterFailure checks the call that follows a failed one: it succeeds and,
+// when instances are reused, runs on a new instance (count 1, not warm).
+func (s *suite) afterFailure(t *testing.T, f sandbox.Function, what string) {
+	t.Helper()
+	for i := 1; i <= 2; i++ {
+		res := invoke(t, f, `{}`)
+		if res.Status != gust.StatusSuccess {
+			t.Fatalf("call %d after %s: status %v, result %s; logs %q", i, what, res.Status, res.Result, res.Logs)
+		}
+		if !s.fx.WarmReuse {
+			continue
+		}
+		n := count(t, res)
+		switch {
+		case i == 1 && (n != 1 || res.Start == sandbox.StartWarm):
+			t.Errorf("first call after %s: count %d, Start %s; want a new instance (count 1, not warm)", what, n, res.Start)
+		case i == 2 && (n != 2 || res.Start != sandbox.StartWarm):
+			t.Errorf("second call after %s: count %d, Start %s; want the replacement reused (count 2, warm)", what, n, res.Start)
+		}
+	}
+}
+
+// crashReplaced: an instance that dies without answering is a developer
+// error, and the function keeps working on a replacement.
+func (s *suite) crashReplaced(t *testing.T, code []byte) {
+	f := s.prepare(t, code, Limits())
+	if s.fx.WarmReuse {
+		// A warm instance first, so the crash hits one that served before.
+		want(t, invoke(t, f, `{}`), gust.StatusSuccess)
+	}
+	res := invoke(t, f, `{"crash":true}`)
+	want(t, res, gust.StatusDeveloperError)
+	if res.TimedOut {
+		t.Error("TimedOut = true for a crash")
+	}
+	if errorOf(res) == "" || strings.HasPrefix(errorOf(res), "The action exceeded its time limits") {
+		t.Errorf("error %q does not describe a crash", errorOf(res))
+	}
+	s.afterFailure(t, f, "a crash")
+}
+
+// timeoutThenCall: after a call killed at its deadline, the next call of
+// the same function runs normally and in time.
+func (s *suite) timeoutThenCall(t *testing.T, code []byte) {
+	limits := Limits()
+	limits.Timeout = 500 * time.Millisecond
+	f := s.prepare(t, code, limits)
+	if s.fx.WarmReuse {
+		want(t, invoke(t, f, `{}`), gust.StatusSuccess)
+	}
+	res := invoke(t, f, `{"loop":true}`)
+	want(t, res, gust.StatusDeveloperError)
+	if !res.TimedOut {
+		t.Error("TimedOut = false")
+	}
+	if got, want := errorOf(res), "The action exceeded its time limits of 500 milliseconds."; got != want {
+		t.Errorf("error = %q, want %q", got, want)
+	}
+	s.afterFailure(t, f, "a timeout")
+}
+
+// prewarmed: with a prewarmed instance ready, a new function's first call
+// takes it: Start prewarmed, with the time its init took.
+func (s *suite) prewarmed(t *testing.T, code []byte) {
+	s.fx.Prewarmed(t)
+	f := s.prepare(t, code, Limits())
+	res := invoke(t, f, `{"name":"Gust"}`)
+	want(t, res, gust.StatusSuccess)
+	if res.Start != sandbox.StartPrewarmed {
+		t.Fatalf("first call with a prewarmed instance ready: Start %s, want prewarmed", res.Start)
+	}
+	if res.InitTime <= 0 {
+		t.Errorf("prewarmed start with InitTime %v, want the init's time", res.InitTime)
+	}
+	if got := member(t, res, "greeting"); got != "Hello, Gust!" {
+		t.Errorf("greeting = %q", got)
+	}
+	if s.fx.WarmReuse {
+		if res := invoke(t, f, `{}`); res.Start != sandbox.StartWarm {
+			t.Errorf("second call: Start %s, want warm", res.Start)
+		}
 	}
 }

@@ -60,7 +60,167 @@ def load(init):
     return fn
 
 
+def serve(fn, proto_in, result_fd):
+    for line in proto_in:
+        msg = json.loads(line)
+        for k, v in msg.items():
+            if k != "value" and isinstance(v, str):
+                os.environ["__OW_" + k.upper()] = v
+        try:
+            out = json.dumps(fn(msg.get("value", {})), ensure_ascii=False, separators=(",", ":"))
+        except Exception as e:
+            # OpenWhisk's Python runtime: an exception is an application
+            # error carrying its message; the traceback goes to the log.
+            traceback.print_exc()
+            out = json.dumps({"error": str(e)}, ensure_ascii=False)
+        reply(result_fd, b"R", out)
+
+
+def forkable():
+    # A fork copies only the calling thread: code that started threads as
+    # it loaded (their locks may be held) must not be forked.
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return "threading" not in sys.modules or sys.modules["threading"].active_count() == 1
+
+
+def zygote(fn, ctrl_fd, proto_in, result_fd):
+    # The fork server of one action (docs/process.md, zygote_linux.go): on
+    # each "F" from the invoker, with five descriptors (a status socket and
+    # the new worker's stdin, stdout, stderr and result pipe), fork a worker
+    # that serves calls with the already loaded code. Report each worker's
+    # exit status ("X<status>") on its status socket once reaped. PID 1 of
+    # the sandbox: every orphan comes here to be reaped.
+    # The C modules, not their Python wrappers: they are what is needed and
+    # load in a tenth of the time (this is on a cold first call's path).
+    import _signal as signal
+    import _socket as socket
+    import array
+    import gc
+    import select
+
+    ctrl = socket.socket(fileno=ctrl_fd)
+    # Workers share the zygote's pid namespace and uid: Python's default
+    # SIGINT handler would let one end it (and its siblings) with a signal.
+    # As PID 1 of the namespace, it gets no other signal it does not handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The zygote's own output would go to pipes nobody reads any more (a
+    # full pipe would block it): it has nothing to say after its init.
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wake_w)
+    kids = {}  # pid -> status socket fd
+
+    # Objects made so far are shared with every child: keep the collector
+    # from touching (and so copying) their pages. No collection first: it
+    # would cost a first fork tens of milliseconds after heavy imports, and
+    # what garbage the imports left stays in the zygote only.
+    gc.freeze()
+
+    def reap():
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            fd = kids.pop(pid, None)
+            if fd is not None:
+                try:
+                    os.write(fd, b"X%d" % status)
+                except OSError:
+                    pass
+                os.close(fd)
+
+    def child(fds):
+        status_fd, fin, fout, ferr, fres = fds
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            os.dup2(fout, 1)
+            os.dup2(ferr, 2)
+            for fd in [fout, ferr, wake_r, wake_w, result_fd] + list(kids.values()):
+                os.close(fd)
+            ctrl.close()
+            proto_in.close()
+            # Hello, then wait until the invoker has moved us into our own
+            # cgroup: no code of the action runs before.
+            os.write(status_fd, b"H")
+            if os.read(status_fd, 1) != b"G":
+                os._exit(1)
+            os.close(status_fd)
+            serve(fn, os.fdopen(fin, "rb"), fres)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+
+    while True:
+        try:
+            ready, _, _ = select.select([ctrl, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+        reap()
+        if ctrl not in ready:
+            continue
+        fds = array.array("i")
+        try:
+            msg, anc, _, _ = ctrl.recvmsg(16, socket.CMSG_SPACE(8 * fds.itemsize))
+        except OSError:
+            return
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+        fds = list(fds)
+        if not msg:
+            return  # the invoker closed the zygote
+        if msg != b"F" or len(fds) != 5:
+            for fd in fds:
+                os.close(fd)
+            continue
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            pid = os.fork()
+        except OSError as e:
+            try:
+                os.write(fds[0], b"E" + str(e).encode("utf-8", "replace"))
+            except OSError:
+                pass
+            for fd in fds:
+                os.close(fd)
+            continue
+        if pid == 0:
+            child(fds)  # never returns
+        for fd in fds[1:]:
+            os.close(fd)
+        kids[pid] = fds[0]
+
+
 def main():
+    # fd 5 is a control socket when the invoker may make this launcher a
+    # zygote (argv[1] names it).
+    ctrl_fd = int(sys.argv[1]) if len(sys.argv) > 1 else -1
+    if ctrl_fd >= 0:
+        # What a zygote needs, loaded before "ready": a stem cell does it
+        # ahead of any call.
+        import _signal, _socket, array, gc, select  # noqa: F401
     # Keep the protocol streams to ourselves: the function gets /dev/null as
     # stdin and cannot read or forge protocol lines by accident.
     proto_in = os.fdopen(os.dup(0), "rb")
@@ -85,21 +245,14 @@ def main():
             "The action failed during initialization: %s" % "".join(traceback.format_exception_only(type(e), e)).strip(),
             ensure_ascii=False))
         return
+    if ctrl_fd >= 0 and init.get("zygote") and forkable():
+        reply(result_fd, b"R", '{"ok":true,"zygote":true}')
+        zygote(fn, ctrl_fd, proto_in, result_fd)
+        return
+    if ctrl_fd >= 0:
+        os.close(ctrl_fd)
     reply(result_fd, b"R", '{"ok":true}')
-
-    for line in proto_in:
-        msg = json.loads(line)
-        for k, v in msg.items():
-            if k != "value" and isinstance(v, str):
-                os.environ["__OW_" + k.upper()] = v
-        try:
-            out = json.dumps(fn(msg.get("value", {})), ensure_ascii=False, separators=(",", ":"))
-        except Exception as e:
-            # OpenWhisk's Python runtime: an exception is an application
-            # error carrying its message; the traceback goes to the log.
-            traceback.print_exc()
-            out = json.dumps({"error": str(e)}, ensure_ascii=False)
-        reply(result_fd, b"R", out)
+    serve(fn, proto_in, result_fd)
 
 
 main()

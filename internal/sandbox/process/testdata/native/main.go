@@ -90,6 +90,15 @@ func handle(v map[string]any, id string) any {
 		return map[string]any{"counter": counter}
 	case "sleep":
 		time.Sleep(time.Hour)
+	case "counter": // sandboxtest's Counter fixture
+		if v["crash"] == true {
+			os.Exit(3)
+		}
+		if v["loop"] == true {
+			for {
+			}
+		}
+		return map[string]any{"count": counter}
 	}
 	return nil
 }
