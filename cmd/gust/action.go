@@ -34,9 +34,10 @@ func actionCommands() []*cliCommand {
 		{long: "timeout", short: "t", kind: flagInt, arg: "MS", help: "time limit of one run"},
 		{long: "logsize", short: "l", kind: flagInt, arg: "MB", help: "log size limit"},
 		{long: "web", kind: flagString, arg: "true|false|raw", help: "make the action a web action (raw: the raw HTTP request)"},
+		{long: "sequence", kind: flagString, arg: "A,B,…", help: "make the action a sequence of these actions, instead of code from FILE"},
 	}
 	return []*cliCommand{
-		{group: "action", name: "create", args: "NAME FILE", minArgs: 2, maxArgs: 2, flags: put,
+		{group: "action", name: "create", args: "NAME FILE", minArgs: 1, maxArgs: 2, flags: put,
 			summary: "create an action from FILE (binary files such as .wasm and .zip are sent base64-encoded)",
 			run:     func(ctx context.Context, c *cliCtx) error { return runActionPut(ctx, c, false) }},
 		{group: "action", name: "update", args: "NAME [FILE]", minArgs: 1, maxArgs: 2, flags: put,
@@ -139,11 +140,19 @@ func runActionPut(ctx context.Context, c *cliCtx, update bool) error {
 	name := a.pos[0]
 	var body client.ActionPut
 	var err error
-	if len(a.pos) == 2 {
+	switch {
+	case a.has("sequence"):
+		if len(a.pos) == 2 || a.has("kind") || a.has("main") {
+			return usagef("--sequence takes the place of FILE, --kind and --main")
+		}
+		body.Exec = sequenceExec(a.str("sequence"))
+	case len(a.pos) == 2:
 		if body.Exec, err = readExec(a.pos[1], a.str("kind"), a.str("main")); err != nil {
 			return err
 		}
-	} else if a.has("kind") || a.has("main") {
+	case !update:
+		return usagef("usage: gust action create NAME FILE [flags], or gust action create NAME --sequence A,B")
+	case a.has("kind") || a.has("main"):
 		return usagef("--kind and --main need the code: gust action update NAME FILE --kind KIND")
 	}
 	if body.Parameters, err = buildParams(a.strs("param-file"), a.pairs("param")); err != nil {

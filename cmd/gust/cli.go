@@ -45,6 +45,9 @@ type cliGroup struct{ name, summary string }
 var cliGroups = []cliGroup{
 	{"action", "create, update, invoke and inspect actions"},
 	{"activation", "inspect the records of action runs"},
+	{"package", "group actions, share them and bind to shared packages"},
+	{"trigger", "create triggers, with feeds (alarms, MQTT, NATS), and fire them"},
+	{"rule", "connect triggers to actions"},
 	{"api", "serve REST routes (VERB /base/path) with web actions"},
 	{"namespace", "list the namespaces of your credentials"},
 	{"property", "save and show the API host and credentials"},
@@ -54,7 +57,7 @@ var cliGroups = []cliGroup{
 }
 
 // cliCommands are all the client commands, in the order help lists them.
-var cliCommands = slices.Concat(actionCommands(), activationCommands(), apiCommands(), dlqCommands(), adminCommands(), []*cliCommand{
+var cliCommands = slices.Concat(actionCommands(), activationCommands(), packageCommands(), triggerCommands(), ruleCommands(), apiCommands(), dlqCommands(), adminCommands(), []*cliCommand{
 	{group: "namespace", name: "list", summary: "list the namespaces of your credentials", run: runNamespaceList},
 	{group: "runtimes", name: "list", summary: "list the kinds this node runs, with their interpreters", run: runRuntimes},
 	{group: "property", name: "set", summary: "save settings in the config file ($GUST_CONFIG_FILE or ~/.gust/config)",

@@ -34,6 +34,7 @@ type upSettings struct {
 	python     string
 	node       string
 	stemCells  int
+	mqttAddr   string
 }
 
 func envOr(name, def string) string {
@@ -84,6 +85,7 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	if err != nil {
 		return s, usageError{fmt.Errorf("GUST_STEM_CELLS: %w", err)}
 	}
+	fs.StringVar(&s.mqttAddr, "mqtt-addr", envOr("GUST_MQTT_ADDR", ""), "host:port of an MQTT 3.1.1 listener for devices (user: namespace UUID, password: key); off when empty (env GUST_MQTT_ADDR)")
 	fs.IntVar(&s.stemCells, "stem-cells", stem, "prewarmed code-less workers per interpreter (0: default of 1, negative: none) (env GUST_STEM_CELLS)")
 	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
@@ -128,12 +130,15 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
 		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB, KeepAlive: s.keepAlive,
-		Python: s.python, Node: s.node, StemCells: s.stemCells,
+		Python: s.python, Node: s.node, StemCells: s.stemCells, MQTTAddr: s.mqttAddr,
 	})
 	if err != nil {
 		return err
 	}
 	auth := node.Guest.Auth()
+	if addr := node.Broker.MQTTAddr(); addr != "" {
+		log.Info("MQTT listener for devices", "addr", addr)
+	}
 	fmt.Fprintf(stdout, `Gust is up.
   API host:   %s
   namespace:  %s

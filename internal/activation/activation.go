@@ -57,6 +57,7 @@ type Service struct {
 	stopping                        chan struct{}
 	throttle                        *throttle
 	placement                       *Placement
+	builtin                         Runner // runs feed actions (gust.ExecFeed); nil: none
 	ackWait                         time.Duration
 	killed                          atomic.Bool   // Kill was called: act as a crashed invoker
 	dead                            chan struct{} // closed by Kill
@@ -78,6 +79,9 @@ type Config struct {
 	// AckWait is how long a queued invocation may go without a sign of
 	// life from its worker before it is delivered to another; default 30s.
 	AckWait time.Duration
+	// Builtin runs the actions Gust answers in-process (kind gust.ExecFeed:
+	// the feed actions of /whisk.system); nil: none.
+	Builtin Runner
 	Metrics *metrics.Registry // optional
 }
 
@@ -88,7 +92,7 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
-		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle(), placement: cfg.Placement, ackWait: cfg.AckWait, dead: make(chan struct{})}
+		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle(), placement: cfg.Placement, builtin: cfg.Builtin, ackWait: cfg.AckWait, dead: make(chan struct{})}
 	reg := cfg.Metrics
 	if reg == nil {
 		reg = metrics.New()
@@ -107,6 +111,11 @@ type Request struct {
 	Blocking bool
 	Wait     time.Duration // longest wait for a blocking result
 	Received time.Time
+	Cause    string // id of the activation that caused this one (a trigger's)
+	// ID is the activation id to use; empty for a new one. Trigger fires
+	// derive their rule activations' ids, so that firing again after a
+	// crash is recognised as the same work.
+	ID string
 }
 
 // Outcome is what an invocation produced: a finished activation, or only its
@@ -121,10 +130,15 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	if req.Received.IsZero() {
 		req.Received = time.Now()
 	}
-	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, gust.NewActivationID(req.Received), req.Received)
+	id := req.ID
+	if id == "" {
+		id = gust.NewActivationID(req.Received)
+	}
+	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, id, req.Received)
 	if err != nil {
 		return Outcome{}, err
 	}
+	job.Cause = req.Cause
 	ns := req.Caller.Namespace
 	lim := req.Caller.Effective(s.limits)
 	if err := s.throttle.admit(ns, lim.InvocationsPerMinute, lim.ConcurrentInvocations); err != nil {
@@ -157,7 +171,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 
 // admit reserves capacity for job on the runner, when it keeps a budget.
 func (s *Service) admit(ctx context.Context, job *invoker.Job, wait time.Duration) (func(), error) {
-	if a, ok := s.runner.(Admitter); ok {
+	if a, ok := s.runner.(Admitter); ok && runsInSandbox(job) {
 		return a.Admit(ctx, job.Action, wait)
 	}
 	return func() {}, nil
@@ -174,7 +188,7 @@ func (s *Service) runBlocking(ctx context.Context, job *invoker.Job, wait time.D
 		defer release()
 		// The activation belongs to the platform once accepted: a client
 		// that hangs up does not cancel it.
-		act := s.runner.Run(context.WithoutCancel(ctx), job)
+		act := s.run(context.WithoutCancel(ctx), job)
 		if err := s.records.Put(act, nil); err != nil {
 			s.log.Error("activation record not stored", "activation", act.ActivationID, "err", err)
 		}
@@ -217,21 +231,14 @@ func (s *Service) Wait(ctx context.Context) error {
 
 // prepare resolves the action and builds the job.
 func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, body json.RawMessage, id string, received time.Time) (*invoker.Job, error) {
-	if p.Namespace != caller.Namespace {
-		return nil, gust.Forbidden(p.String())
-	}
-	rec, err := s.entities.GetType(p, store.TypeAction)
+	// Resolution decides what the caller may reach: its own actions and
+	// those of published packages, directly or through a binding.
+	ra, err := s.entities.ResolveAction(p, caller.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	a, err := rec.Action()
-	if err != nil {
-		return nil, err
-	}
-	if a.Exec.Kind == "sequence" {
-		return nil, gust.Errorf(gust.KindInvalid, "Sequences are not supported yet.")
-	}
-	params, err := MergeParams(a, body, s.limits.MaxPayloadSize)
+	rec, a := ra.Record, ra.Action
+	params, err := MergeInherited(ra.Params, a, body, s.limits.MaxPayloadSize)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +251,7 @@ func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Pa
 		Params:       params,
 		Received:     received,
 		Code:         s.codeLoader(rec, a),
+		Binding:      ra.Binding,
 	}
 	if a.Annotations.IsTrue("provide-api-key") {
 		job.APIKey = caller.Auth()
@@ -269,6 +277,13 @@ func (s *Service) codeLoader(rec *store.Record, a *gust.Action) func(context.Con
 // the request body, refusing to override parameters of an action annotated
 // final, and enforces the payload limit.
 func MergeParams(a *gust.Action, body json.RawMessage, maxPayload int) (json.RawMessage, error) {
+	return MergeInherited(nil, a, body, maxPayload)
+}
+
+// MergeInherited is MergeParams for an action in a package: OpenWhisk's
+// precedence is inherited (package < binding, see store.ResolveAction) <
+// action < request body, and final protects inherited parameters too.
+func MergeInherited(inherited gust.KeyValues, a *gust.Action, body json.RawMessage, maxPayload int) (json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
 	var req map[string]json.RawMessage
 	if len(body) > 0 {
@@ -279,13 +294,17 @@ func MergeParams(a *gust.Action, body json.RawMessage, maxPayload int) (json.Raw
 			return nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\n%v", err)
 		}
 	}
-	if len(a.Parameters) == 0 {
+	bound := a.Parameters
+	if len(inherited) > 0 {
+		bound = inherited.Merge(a.Parameters)
+	}
+	if len(bound) == 0 {
 		if len(body) == 0 {
 			return json.RawMessage("{}"), nil
 		}
 		return body, nil
 	}
-	merged := a.Parameters.Object(true)
+	merged := bound.Object(true)
 	final := a.Annotations.IsTrue("final")
 	for k, v := range req {
 		if _, bound := merged[k]; bound && final {

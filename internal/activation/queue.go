@@ -38,7 +38,8 @@ type queued struct {
 	Namespace    string          `json:"namespace"`
 	Path         string          `json:"path"` // fully qualified action name
 	Params       json.RawMessage `json:"params,omitempty"`
-	Received     int64           `json:"received"` // epoch ms
+	Received     int64           `json:"received"`        // epoch ms
+	Cause        string          `json:"cause,omitempty"` // the trigger activation that caused it
 }
 
 // OpenQueue creates or opens the work-queue stream.
@@ -67,10 +68,20 @@ func (q *Queue) Enqueue(ctx context.Context, job *invoker.Job, body json.RawMess
 	return q.publish(ctx, queued{
 		ActivationID: job.ActivationID,
 		Namespace:    job.Namespace,
-		Path:         job.Action.Path().String(),
+		Path:         requestPath(job),
 		Params:       body,
 		Received:     job.Received.UnixMilli(),
+		Cause:        job.Cause,
 	})
+}
+
+// requestPath is the path a job was asked for: through its binding when it
+// had one, so that the worker resolves the same parameters and annotations.
+func requestPath(job *invoker.Job) string {
+	if job.Binding != "" {
+		return "/" + job.Binding + "/" + job.Action.Name
+	}
+	return job.Action.Path().String()
 }
 
 // publish stores one queued invocation.
@@ -167,6 +178,9 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 	if ok && perr == nil {
 		job, err = s.prepare(ctx, caller, p, q.Params, q.ActivationID, received)
 	}
+	if job != nil {
+		job.Cause = q.Cause
+	}
 	attempt := 1
 	if md, merr := msg.Metadata(); merr == nil {
 		attempt = int(md.NumDelivered)
@@ -190,7 +204,7 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 				_ = msg.NakWithDelay(time.Second)
 				return
 			}
-			act = s.runner.Run(ctx, job)
+			act = s.run(ctx, job)
 			release()
 			if s.killed.Load() {
 				return // a dead worker acknowledges nothing

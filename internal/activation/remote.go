@@ -56,8 +56,8 @@ func (s *Service) place(job *invoker.Job) (string, bool) {
 // leaves the caller with the activation id (202), as a local run would.
 func (s *Service) invokeRemote(ctx context.Context, id string, job *invoker.Job, body json.RawMessage, wait time.Duration) (Outcome, error) {
 	req := remoteRequest{queued: queued{
-		ActivationID: job.ActivationID, Namespace: job.Namespace, Path: job.Action.Path().String(),
-		Params: body, Received: job.Received.UnixMilli(),
+		ActivationID: job.ActivationID, Namespace: job.Namespace, Path: requestPath(job),
+		Params: body, Received: job.Received.UnixMilli(), Cause: job.Cause,
 	}, Wait: wait.Milliseconds()}
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -130,12 +130,13 @@ func (s *Service) serveOne(ctx context.Context, msg *nats.Msg) {
 		reply(remoteReply{Error: gust.MessageOf(err), Kind: gust.KindOf(err)})
 		return
 	}
+	job.Cause = req.Cause
 	release, err := s.admit(ctx, job, admitWait)
 	if err != nil {
 		reply(remoteReply{Error: gust.MessageOf(err), Kind: gust.KindOf(err)})
 		return
 	}
-	act := s.runner.Run(ctx, job)
+	act := s.run(ctx, job)
 	release()
 	if err := s.records.Put(act, nil); err != nil {
 		s.log.Error("activation record not stored", "activation", act.ActivationID, "err", err)

@@ -91,10 +91,15 @@ func (s *Server) putAction(w http.ResponseWriter, r *http.Request, id *store.Ide
 		}
 	}
 	if p.Package != "" {
-		// Packages arrive with the events issue; until then an action can
-		// only live in one that exists.
-		if _, err := s.cfg.Entities.GetType(gust.Path{Namespace: ns, Name: p.Package}, store.TypePackage); err != nil {
+		// An action lives in a plain package of its own namespace.
+		prec, err := s.cfg.Entities.GetType(gust.Path{Namespace: ns, Name: p.Package}, store.TypePackage)
+		if err != nil {
 			return gust.Errorf(gust.KindNotFound, "The package %q does not exist.", p.Package)
+		}
+		if pkg, err := prec.Package(); err != nil {
+			return err
+		} else if pkg.IsBinding() {
+			return gust.Errorf(gust.KindInvalid, msgNotOnBinding)
 		}
 	}
 	old, err := s.cfg.Entities.Get(p)
@@ -152,7 +157,13 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 	}
 	a.Namespace, a.Name = p.EntityNamespace(), p.Name
 
-	if in.Exec != nil {
+	if in.Exec != nil && in.Exec.Kind == gust.ExecSequence {
+		exec, err := s.buildSequence(p, in.Exec.Components)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.Exec, rec.Digest, rec.CodeRef = exec, "", ""
+	} else if in.Exec != nil {
 		exec, c, err := s.buildExec(in.Exec)
 		if err != nil {
 			return nil, nil, err
@@ -216,6 +227,10 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 		}
 	}
 	a.Annotations = a.Annotations.Set("exec", a.Exec.Kind)
+	if a.Exec.Kind == gust.ExecSequence {
+		// As OpenWhisk, a sequence's parameters name its components.
+		a.Parameters = gust.KeyValues{}.Set("_actions", a.Exec.Components)
+	}
 	a.Updated = s.now().UnixMilli()
 
 	doc := a
@@ -257,31 +272,35 @@ func (s *Server) buildExec(in *execPut) (gust.Exec, []byte, error) {
 }
 
 func (s *Server) getAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
+	// Actions of published packages are readable from other namespaces;
+	// ResolveAction decides.
+	ns, err := readNamespace(r, id)
 	if err != nil {
 		return err
 	}
 	rest := r.PathValue("rest")
 	if pkg, ok := strings.CutSuffix(rest, "/"); ok && !strings.Contains(pkg, "/") {
-		return s.listActionsIn(w, r, ns, pkg)
+		return s.listActionsIn(w, r, ns, pkg, id.Namespace)
 	}
 	p, err := entityPath(ns, rest)
 	if err != nil {
 		return err
 	}
-	rec, err := s.cfg.Entities.GetType(p, store.TypeAction)
+	ra, err := s.cfg.Entities.ResolveAction(p, id.Namespace)
 	if err != nil {
 		return err
 	}
+	rec, a := ra.Record, ra.Action
 	withCode, err := boolParam(r.URL.Query(), "code", true)
 	if err != nil {
 		return err
 	}
-	a, err := rec.Action()
-	if err != nil {
-		return err
-	}
 	out := *a
+	if ra.Params != nil {
+		// As OpenWhisk, an action in a package shows the parameters it
+		// inherits (package < binding < action).
+		out.Parameters = ra.Params.Merge(a.Parameters)
+	}
 	if !withCode {
 		out.Exec.Code = ""
 	} else if rec.CodeRef != "" {
@@ -341,14 +360,16 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request, id *store.I
 	return s.writeActionList(w, r, s.cfg.Entities.List(ns, store.TypeAction, "", true))
 }
 
-func (s *Server) listActionsIn(w http.ResponseWriter, r *http.Request, ns, pkg string) error {
+func (s *Server) listActionsIn(w http.ResponseWriter, r *http.Request, ns, pkg, caller string) error {
 	if err := gust.ValidateName("package", pkg); err != nil {
 		return err
 	}
-	if _, err := s.cfg.Entities.GetType(gust.Path{Namespace: ns, Name: pkg}, store.TypePackage); err != nil {
+	// A binding lists the actions of the package it refers to.
+	rp, err := s.cfg.Entities.ResolvePackage(ns, pkg, caller)
+	if err != nil {
 		return err
 	}
-	return s.writeActionList(w, r, s.cfg.Entities.List(ns, store.TypeAction, pkg, false))
+	return s.writeActionList(w, r, s.cfg.Entities.List(rp.Package.Namespace, store.TypeAction, rp.Package.Name, false))
 }
 
 func (s *Server) writeActionList(w http.ResponseWriter, r *http.Request, recs []*store.Record) error {
@@ -377,7 +398,9 @@ func (s *Server) writeActionList(w http.ResponseWriter, r *http.Request, recs []
 // most the blocking limit) and then fall back to 202 with the id.
 func (s *Server) invokeAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
 	received := s.now()
-	ns, err := namespace(r, id)
+	// Actions of published packages may be invoked from other namespaces;
+	// the activation service's resolution decides.
+	ns, err := readNamespace(r, id)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ type Config struct {
 	Runtimes    Runtimes
 	Metrics     *metrics.Registry // served at /metrics; optional
 	Routes      *store.Routes     // managed APIs (wsk api); nil: none
+	Triggers    Firer             // fires triggers (trigger.Firer); nil: fires answer 503
 	Limits      gust.SystemLimits
 	Logger      *slog.Logger
 	Build       string // version shown by GET /api/v1
@@ -89,6 +90,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/api/v1/namespaces/{ns}/actions/{rest...}", s.auth(methods{
 		"GET": s.getAction, "PUT": s.putAction, "POST": s.invokeAction, "DELETE": s.deleteAction,
 	}))
+	s.entityRoutes() // packages, triggers, rules (packages.go)
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations", s.auth(methods{"GET": s.listActivations}))
 	s.mux.Handle("/api/v1/namespaces/{ns}/activations/{rest...}", s.auth(methods{"GET": s.getActivation}))
 	s.mux.Handle("/metrics", s.auth(methods{"GET": s.serveMetrics}))

@@ -27,6 +27,7 @@ import (
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
 	"github.com/gust-faas/gust/internal/scheduler"
 	"github.com/gust-faas/gust/internal/store"
+	"github.com/gust-faas/gust/internal/trigger"
 )
 
 // DefaultNamespace is the namespace `gust up` creates for users.
@@ -72,7 +73,10 @@ type Config struct {
 	// (default fixed:10m, as OpenWhisk) or "hybrid" (the hybrid histogram
 	// policy of Shahrad et al., learning each action's idle times).
 	KeepAlive string
-	Build     string
+	// MQTTAddr opens the embedded server's MQTT listener for devices
+	// (host:port); "" for none. Devices log in with a namespace's UUID and key.
+	MQTTAddr string
+	Build    string
 }
 
 // App is a running node.
@@ -88,6 +92,9 @@ type App struct {
 	Activations *store.Activations
 	Invoker     *invoker.Invoker
 	Service     *activation.Service
+	Triggers    *trigger.Firer
+	Feeds       *trigger.Feeds
+	devices     trigger.Devices
 	Guest       *store.Identity
 	Admin       *store.Identity
 	Metrics     *metrics.Registry
@@ -167,9 +174,13 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}()
 
+	var clientAuth func(user, password string) ([]string, bool)
+	if cfg.MQTTAddr != "" {
+		clientAuth = a.devices.Check
+	}
 	a.Broker, err = broker.Start(ctx, broker.Config{
 		DataDir: cfg.DataDir, ServerName: "gust", MaxMemory: cfg.NATSMaxMemory, MaxStore: cfg.NATSMaxStore,
-		SyncAlways: cfg.SyncAlways, Logger: log,
+		SyncAlways: cfg.SyncAlways, Logger: log, MQTTAddr: cfg.MQTTAddr, ClientAuth: clientAuth,
 	})
 	if err != nil {
 		return nil, err
@@ -181,6 +192,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.Keys, err = store.OpenKeys(ctx, js, reps, log); err != nil {
 		return nil, err
 	}
+	a.devices.SetKeys(a.Keys)
 	if a.Routes, err = store.OpenRoutes(ctx, js, reps, log); err != nil {
 		return nil, err
 	}
@@ -209,6 +221,15 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.wasm, err = wasm.New(wasm.Config{CacheDir: wasmCache, Logger: log}); err != nil {
 		return nil, err
 	}
+	feedStore, err := store.OpenFeeds(ctx, js, reps)
+	if err != nil {
+		return nil, err
+	}
+	if err := trigger.Provision(ctx, a.Entities, time.Now().UnixMilli()); err != nil {
+		return nil, err
+	}
+	a.Feeds = trigger.New(trigger.Config{Entities: a.Entities, Keys: a.Keys, Store: feedStore, Records: a.Activations,
+		Conn: a.Broker.Conn, Node: cfg.NodeName, Logger: log})
 	queue, err := activation.OpenQueue(ctx, js, reps)
 	if err != nil {
 		return nil, err
@@ -245,6 +266,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		svcCfg := activation.Config{
 			Entities: a.Entities, Keys: a.Keys, Records: a.Activations, Runner: inv,
 			Queue: queue, Limits: cfg.Limits, Logger: log.With("invoker", id), AckWait: cfg.QueueAckWait, Metrics: a.Metrics,
+			Builtin: a.Feeds,
 		}
 		if i == 0 {
 			// The first invoker's service is also the API's: it places
@@ -262,6 +284,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		})
 	}
 	a.Invoker, a.Service = a.Invokers[0].Invoker, a.Invokers[0].Service
+	a.Triggers = trigger.NewFirer(trigger.FirerConfig{
+		Entities: a.Entities, Invoker: a.Service, Records: a.Activations, Limits: cfg.Limits, Logger: log,
+	})
+	if err := a.Feeds.Start(ctx, a.Triggers); err != nil {
+		return nil, fmt.Errorf("feeds: %w", err)
+	}
 
 	a.ln = cfg.Listener
 	if a.ln == nil {
@@ -272,7 +300,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.http = &http.Server{
 		Handler: api.New(api.Config{
 			Entities: a.Entities, Keys: a.Keys, Activations: a.Activations, Invoker: a.Service, DeadLetters: a.Service,
-			Routes:   a.Routes,
+			Routes: a.Routes, Triggers: a.Triggers,
 			Runtimes: a.Invoker, Limits: cfg.Limits, Logger: log, Build: cfg.Build, Metrics: a.Metrics,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -319,6 +347,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 func (a *App) close() {
 	if a.stopWork != nil {
 		a.stopWork()
+	}
+	if a.Feeds != nil {
+		a.Feeds.Close() // before the stores its providers write to
 	}
 	for _, r := range a.Invokers {
 		r.Invoker.Close(context.Background())

@@ -5,10 +5,14 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -37,6 +41,15 @@ type Config struct {
 	// Replicas of streams and buckets (1 for a single node).
 	Replicas int
 	Logger   *slog.Logger
+	// MQTTAddr, when set ("host:port"; port 0 picks one), opens the MQTT
+	// 3.1.1 listener, for devices whose messages fire triggers.
+	MQTTAddr string
+	// ClientAuth, when set, makes the server authenticate every client:
+	// Gust's own connections by an internal credential made at start, any
+	// other (an MQTT device, a NATS client over Listen) by ClientAuth,
+	// which returns the subjects the client may publish and subscribe to.
+	// Without it an MQTT listener would let anybody in.
+	ClientAuth func(user, password string) (allow []string, ok bool)
 }
 
 // Broker is a running NATS connection with JetStream.
@@ -46,6 +59,8 @@ type Broker struct {
 	Replicas int
 	srv      *server.Server
 	log      *slog.Logger
+	auth     []nats.Option // Gust's own credential, when clients authenticate
+	mqttAddr string
 }
 
 // Start starts an embedded server and connects to it in-process.
@@ -83,6 +98,26 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Listen && cfg.Port == 0 {
 		opts.Port = server.RANDOM_PORT
 	}
+	if cfg.MQTTAddr != "" {
+		if cfg.ClientAuth == nil {
+			return nil, errors.New("broker: an MQTT listener needs client authentication")
+		}
+		host, port, err := net.SplitHostPort(cfg.MQTTAddr)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("broker: MQTT address %q: want host:port", cfg.MQTTAddr)
+		}
+		if n == 0 {
+			n = server.RANDOM_PORT
+		}
+		opts.MQTT = server.MQTTOpts{Host: host, Port: n}
+	}
+	var own []nats.Option
+	if cfg.ClientAuth != nil {
+		user, pass := "gust-internal", rand.Text()
+		opts.CustomClientAuthentication = &clientAuth{user: user, pass: pass, check: cfg.ClientAuth}
+		own = []nats.Option{nats.UserInfo(user, pass)}
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: new server: %w", err)
@@ -93,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		srv.Shutdown()
 		return nil, errors.New("broker: embedded NATS server did not become ready within 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("gust"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect("", append(own, nats.InProcessServer(srv), nats.Name("gust"), nats.MaxReconnects(-1))...)
 	if err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: connect in-process: %w", err)
@@ -109,8 +144,16 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: jetstream not ready: %w", err)
 	}
-	return &Broker{Conn: nc, JS: js, Replicas: 1, srv: srv, log: log}, nil
+	b := &Broker{Conn: nc, JS: js, Replicas: 1, srv: srv, log: log, auth: own}
+	if cfg.MQTTAddr != "" {
+		// Ready means listening: the server wrote the port it got.
+		b.mqttAddr = net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port))
+	}
+	return b, nil
 }
+
+// MQTTAddr is the address of the MQTT listener ("" when there is none).
+func (b *Broker) MQTTAddr() string { return b.mqttAddr }
 
 // ClientURL is the TCP URL of the embedded server ("" when it does not listen).
 func (b *Broker) ClientURL() string {
@@ -123,7 +166,7 @@ func (b *Broker) ClientURL() string {
 // Connect returns a new in-process connection, e.g. for a component that
 // must not share flow control with the others.
 func (b *Broker) Connect(name string) (*nats.Conn, error) {
-	return nats.Connect("", nats.InProcessServer(b.srv), nats.Name(name))
+	return nats.Connect("", append(b.auth, nats.InProcessServer(b.srv), nats.Name(name))...)
 }
 
 // Close drains the connection and shuts the server down.
@@ -151,3 +194,29 @@ func (l *natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(
 func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// clientAuth authenticates clients: Gust's own connections by the
+// internal credential, with every permission; others by check, limited to
+// the subjects it allows.
+type clientAuth struct {
+	user, pass string
+	check      func(user, password string) ([]string, bool)
+}
+
+func (a *clientAuth) Check(c server.ClientAuthentication) bool {
+	o := c.GetOpts()
+	if o.Username == a.user {
+		ok := subtle.ConstantTimeCompare([]byte(o.Password), []byte(a.pass)) == 1
+		if ok {
+			c.RegisterUser(&server.User{Username: a.user})
+		}
+		return ok
+	}
+	allow, ok := a.check(o.Username, o.Password)
+	if !ok {
+		return false
+	}
+	perm := &server.SubjectPermission{Allow: allow}
+	c.RegisterUser(&server.User{Username: o.Username, Permissions: &server.Permissions{Publish: perm, Subscribe: perm}})
+	return true
+}

@@ -50,6 +50,20 @@ type Activation struct {
 	Annotations  KeyValues `json:"annotations"`
 }
 
+// MarshalJSON leaves out end and duration when the end is unknown (End is
+// zero), as OpenWhisk does for trigger activations, which never end.
+func (a Activation) MarshalJSON() ([]byte, error) {
+	type plain Activation
+	if a.End != 0 {
+		return json.Marshal(plain(a))
+	}
+	return json.Marshal(struct {
+		plain
+		End      *int64 `json:"end,omitempty"`
+		Duration *int64 `json:"duration,omitempty"`
+	}{plain: plain(a)})
+}
+
 // Response is an activation's outcome.
 type Response struct {
 	StatusCode Status          `json:"-"`

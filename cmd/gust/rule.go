@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gust-faas/gust/internal/client"
+	"github.com/gust-faas/gust/internal/gust"
+)
+
+func ruleCommands() []*cliCommand {
+	return []*cliCommand{
+		{group: "rule", name: "create", args: "NAME TRIGGER ACTION", minArgs: 3, maxArgs: 3,
+			flags:   []cliFlag{flagAnnotation, flagAnnotationFile},
+			summary: "create a rule: firing TRIGGER runs ACTION (the rule starts active)", run: runRuleCreate},
+		{group: "rule", name: "get", args: "NAME", minArgs: 1, maxArgs: 1, summary: "show a rule and its status", run: runRuleGet},
+		{group: "rule", name: "list", summary: "list rules with their status, newest first",
+			flags: []cliFlag{flagListLimit, flagListSkip}, run: runRuleList},
+		{group: "rule", name: "delete", args: "NAME", minArgs: 1, maxArgs: 1, summary: "delete a rule", run: runRuleDelete},
+		{group: "rule", name: "enable", args: "NAME", minArgs: 1, maxArgs: 1, summary: "make a rule active",
+			run: func(ctx context.Context, c *cliCtx) error { return runRuleState(ctx, c, gust.RuleActive) }},
+		{group: "rule", name: "disable", args: "NAME", minArgs: 1, maxArgs: 1, summary: "make a rule inactive",
+			run: func(ctx context.Context, c *cliCtx) error { return runRuleState(ctx, c, gust.RuleInactive) }},
+	}
+}
+
+// qualified makes a relative entity name explicit for the server, as wsk
+// does: "a" is "/_/a", "pkg/a" is "/_/pkg/a".
+func qualified(name string) string {
+	if len(name) > 0 && name[0] == '/' {
+		return name
+	}
+	return "/_/" + name
+}
+
+// sequenceExec is the exec of `action create NAME --sequence a,b`.
+func sequenceExec(list string) *gust.Exec {
+	var components []string
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			components = append(components, qualified(name))
+		}
+	}
+	return &gust.Exec{Kind: gust.ExecSequence, Components: components}
+}
+
+func runRuleCreate(ctx context.Context, c *cliCtx) error {
+	name, trigger, action := c.args.pos[0], c.args.pos[1], c.args.pos[2]
+	annotations, err := buildParams(c.args.strs("annotation-file"), c.args.pairs("annotation"))
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	body := client.RulePut{Trigger: qualified(trigger), Action: qualified(action), Annotations: annotations}
+	if _, err := cl.WithBody(&raw).PutRule(ctx, name, body, false); err != nil {
+		return fmt.Errorf("Unable to create rule '%s': %w", name, err)
+	}
+	if c.jsonOut() {
+		return printJSON(c.stdout, raw)
+	}
+	fmt.Fprintf(c.stdout, "ok: created rule %s\n", name)
+	return nil
+}
+
+func runRuleGet(ctx context.Context, c *cliCtx) error {
+	name := c.args.pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if _, err := cl.WithBody(&raw).GetRule(ctx, name); err != nil {
+		return fmt.Errorf("Unable to get rule '%s': %w", name, err)
+	}
+	if !c.jsonOut() {
+		fmt.Fprintf(c.stdout, "ok: got rule %s\n", name)
+	}
+	return printJSON(c.stdout, raw)
+}
+
+func runRuleList(ctx context.Context, c *cliCtx) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	rules, err := cl.WithBody(&raw).ListRules(ctx, client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
+	if err != nil {
+		return fmt.Errorf("Unable to list rules: %w", err)
+	}
+	if c.jsonOut() {
+		return printJSON(c.stdout, raw)
+	}
+	fmt.Fprintln(c.stdout, "rules")
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 3, ' ', 0)
+	for i := range rules {
+		r := &rules[i]
+		// Lists carry no status (as in OpenWhisk): ask for each rule, as wsk does.
+		status := "-"
+		if full, err := cl.GetRule(ctx, "/"+r.Namespace+"/"+r.Name); err == nil {
+			status = full.Status
+		}
+		fmt.Fprintf(tw, "/%s/%s\t%s\t%s\n", r.Namespace, r.Name, shared(r.Publish), status)
+	}
+	return tw.Flush()
+}
+
+func runRuleDelete(ctx context.Context, c *cliCtx) error {
+	name := c.args.pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := cl.WithBody(&raw).DeleteRule(ctx, name); err != nil {
+		return fmt.Errorf("Unable to delete rule '%s': %w", name, err)
+	}
+	if c.jsonOut() {
+		return printJSON(c.stdout, raw)
+	}
+	fmt.Fprintf(c.stdout, "ok: deleted rule %s\n", name)
+	return nil
+}
+
+func runRuleState(ctx context.Context, c *cliCtx, status string) error {
+	name := c.args.pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	verb, done := "enable", "enabled"
+	if status == gust.RuleInactive {
+		verb, done = "disable", "disabled"
+	}
+	if err := cl.SetRuleState(ctx, name, status); err != nil {
+		return fmt.Errorf("Unable to %s rule '%s': %w", verb, name, err)
+	}
+	if c.jsonOut() {
+		return printJSON(c.stdout, []byte(`{"status":"`+status+`"}`))
+	}
+	fmt.Fprintf(c.stdout, "ok: %s rule %s\n", done, name)
+	return nil
+}

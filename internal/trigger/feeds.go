@@ -1,0 +1,372 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/invoker"
+	"github.com/gust-faas/gust/internal/store"
+)
+
+// Feeds are the feed providers Gust runs itself. Their feed actions live in
+// the published packages of the namespace whisk.system (Provision creates
+// them) with the exec kind gust.ExecFeed, so clients use them exactly as
+// OpenWhisk's: `wsk trigger create t --feed /whisk.system/alarms/alarm`
+// invokes the action with lifecycleEvent CREATE, and the activation
+// service hands such activations to Run instead of a sandbox. This keeps
+// the normal invoke path (authentication, entitlement, bindings with
+// default parameters, records) and needs no special route.
+//
+// Registrations are kept in the "feeds" bucket; every node watches it and
+// runs the providers: alarms on a clock (each tick claimed by one node),
+// NATS and MQTT subscriptions in queue groups (each message to one node).
+type Feeds struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	fires firer
+
+	mu      sync.Mutex
+	feeds   map[string]*store.Feed // by key, from the watch
+	subs    map[string]*subscription
+	wake    chan struct{}
+	retryAt time.Time // a tick failed for a passing reason: wake then
+	stop    context.CancelFunc
+	done    sync.WaitGroup
+	ready   chan struct{} // closed when the watch delivered every feed
+	closed  bool
+}
+
+// firer fires triggers: a *Firer (an interface so tests can count fires).
+type firer interface {
+	Fire(ctx context.Context, f Fire) (string, error)
+}
+
+// Lookup finds stored activation records.
+type Lookup interface {
+	Get(ctx context.Context, ns, id string) (json.RawMessage, error)
+}
+
+// Config wires the feed providers.
+type Config struct {
+	Entities *store.Entities
+	Keys     *store.Keys
+	Store    *store.Feeds
+	Records  Lookup     // to recognise a tick fired before a crash
+	Conn     *nats.Conn // for NATS and MQTT subscriptions; nil: those feeds never fire
+	// Node names this node in alarm claims; it must be stable across
+	// restarts (a restarted node finishes the ticks it claimed) and unique
+	// in a cluster.
+	Node   string
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. Tests drive alarms with Tick and
+	// set Manual so that no timer runs.
+	Now    func() time.Time
+	Manual bool
+}
+
+// ClaimTTL is how long an alarm tick stays claimed: far longer than firing
+// takes, so no node can claim a tick another is still firing.
+const ClaimTTL = 15 * time.Minute
+
+// New returns the feed providers; Start runs them.
+func New(cfg Config) *Feeds {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Feeds{cfg: cfg, log: log.With("component", "feeds"), now: now, feeds: map[string]*store.Feed{},
+		subs: map[string]*subscription{}, wake: make(chan struct{}, 1), ready: make(chan struct{})}
+}
+
+// Start follows the registrations and runs the providers until Close.
+func (f *Feeds) Start(ctx context.Context, fires firer) error {
+	f.fires = fires
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.stop = cancel
+	events, err := f.cfg.Store.Watch(wctx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	f.done.Add(1)
+	go f.follow(wctx, events)
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !f.cfg.Manual {
+		f.done.Add(1)
+		go f.alarmLoop(wctx)
+	}
+	return nil
+}
+
+// Store returns the registrations' store.
+func (f *Feeds) Store() *store.Feeds { return f.cfg.Store }
+
+// Close stops the providers.
+func (f *Feeds) Close() {
+	if f.stop != nil {
+		f.stop()
+	}
+	f.done.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for k, s := range f.subs {
+		s.stop()
+		delete(f.subs, k)
+	}
+}
+
+// follow applies registration changes: the alarm loop recomputes its
+// wake-up, subscriptions start or stop.
+func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
+	defer f.done.Done()
+	readyOnce := sync.OnceFunc(func() { close(f.ready) })
+	defer readyOnce()
+	for ev := range events {
+		if ev == nil {
+			readyOnce()
+			continue
+		}
+		f.mu.Lock()
+		if ev.Feed == nil {
+			delete(f.feeds, ev.Key)
+		} else {
+			f.feeds[ev.Key] = ev.Feed
+		}
+		f.mu.Unlock()
+		f.syncSubscription(ctx, ev.Key, ev.Feed)
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// params are a feed action's arguments.
+type params map[string]json.RawMessage
+
+// feedError is a failure of a feed action, reported as its result.
+func feedError(format string, args ...any) error {
+	return gust.Errorf(gust.KindInvalid, format, args...)
+}
+
+// msgTriggerAuth is the alarms package's text for a trigger the key may not use.
+const msgTriggerAuth = "Trigger authentication request failed."
+
+// Run answers one invocation of a feed action: the lifecycle events
+// CREATE, READ, UPDATE, DELETE, PAUSE and UNPAUSE. It is the activation
+// service's runner for kind gust.ExecFeed.
+func (f *Feeds) Run(ctx context.Context, job *invoker.Job) *gust.Activation {
+	start := time.Now()
+	a := job.Action
+	result, err := f.lifecycle(ctx, a.Path(), job.Params)
+	status := gust.StatusSuccess
+	if err != nil {
+		result, status = gust.ErrorResult(gust.MessageOf(err)), gust.StatusApplicationError
+		if k := gust.KindOf(err); k == gust.KindInternal || k == gust.KindUnavailable {
+			f.log.Error("feed action failed", "action", a.Path().String(), "err", err)
+			status = gust.StatusInternalError
+		}
+	}
+	end := time.Now()
+	kv := gust.KeyValues{}.Set("limits", a.Limits).Set("path", a.Path().Rel(true)).Set("kind", a.Exec.Kind).Set("timeout", false)
+	if job.CausedBy != "" {
+		kv = kv.Set("causedBy", job.CausedBy)
+	}
+	if !job.Received.IsZero() {
+		kv = kv.Set("waitTime", start.Sub(job.Received).Milliseconds())
+	}
+	if job.Binding != "" {
+		kv = kv.Set("binding", job.Binding)
+	}
+	return &gust.Activation{
+		Namespace: job.Namespace, Name: a.Name, Subject: job.Subject, ActivationID: job.ActivationID, Cause: job.Cause,
+		Start: start.UnixMilli(), End: end.UnixMilli(), Duration: end.Sub(start).Milliseconds(),
+		Response: gust.Response{StatusCode: status, Result: result}, Logs: []string{},
+		Version: a.Version, Publish: a.Publish, Annotations: kv,
+	}
+}
+
+// lifecycle handles one lifecycle event of the feed action at path.
+func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessage) (json.RawMessage, error) {
+	var p params
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, feedError("the feed parameters must be a JSON object")
+	}
+	feed := path.Package + "/" + path.Name
+	if path.Namespace != SystemNamespace || feeds[feed] == nil {
+		return nil, feedError("%s is not a feed of this platform", path)
+	}
+	var event, triggerName, authKey string
+	for k, dst := range map[string]*string{"lifecycleEvent": &event, "triggerName": &triggerName, "authKey": &authKey} {
+		if v, ok := p[k]; ok {
+			if json.Unmarshal(v, dst) != nil {
+				return nil, feedError("the %s parameter must be a string", k)
+			}
+			delete(p, k)
+		}
+	}
+	if event == "" {
+		event = "CREATE"
+	}
+	if authKey == "" {
+		return nil, feedError("no authKey parameter was provided")
+	}
+	if triggerName == "" {
+		return nil, feedError("no trigger name parameter was provided")
+	}
+	uuid, key, _ := strings.Cut(authKey, ":")
+	id, ok := f.cfg.Keys.Authenticate(uuid, key)
+	if !ok {
+		return nil, feedError(msgTriggerAuth)
+	}
+	tp, err := gust.ParsePath(triggerName, id.Namespace)
+	if err != nil || tp.Package != "" || tp.Namespace != id.Namespace {
+		return nil, feedError(msgTriggerAuth)
+	}
+	now := f.now()
+	switch strings.ToUpper(event) {
+	case "CREATE":
+		if _, err := f.cfg.Entities.GetType(tp, store.TypeTrigger); err != nil {
+			return nil, feedError(msgTriggerAuth)
+		}
+		cfg, err := feeds[feed].configure(feed, tp.Namespace, p, nil, now)
+		if err != nil {
+			return nil, err
+		}
+		rec := &store.Feed{Namespace: tp.Namespace, Trigger: tp.Name, Feed: feed, Config: cfg, Active: true,
+			Changed: now.UnixMilli(), Created: now.UnixMilli()}
+		if err := f.cfg.Store.Put(ctx, rec); err != nil {
+			return nil, err
+		}
+		return success()
+	case "READ":
+		rec, err := f.registration(ctx, tp, feed)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(readView(rec))
+	case "UPDATE":
+		rec, err := f.registration(ctx, tp, feed)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Config, err = feeds[feed].configure(feed, tp.Namespace, p, rec.Config, now); err != nil {
+			return nil, err
+		}
+		if err := f.cfg.Store.Put(ctx, rec); err != nil {
+			return nil, err
+		}
+		return success()
+	case "DELETE":
+		// Deleting what is not there succeeds: `trigger delete` must not
+		// be stuck behind a feed that is already gone.
+		if err := f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name); err != nil {
+			return nil, err
+		}
+		return success()
+	case "PAUSE", "UNPAUSE":
+		rec, err := f.registration(ctx, tp, feed)
+		if err != nil {
+			return nil, err
+		}
+		active := strings.EqualFold(event, "UNPAUSE")
+		if rec.Active != active {
+			rec.Active, rec.Reason, rec.Changed = active, "", now.UnixMilli()
+			if !active {
+				rec.Reason = "paused"
+			}
+			if err := f.cfg.Store.Put(ctx, rec); err != nil {
+				return nil, err
+			}
+		}
+		return success()
+	}
+	return nil, feedError("unsupported lifecycleEvent")
+}
+
+// registration reads the feed of trigger tp, which must be of kind feed.
+func (f *Feeds) registration(ctx context.Context, tp gust.Path, feed string) (*store.Feed, error) {
+	rec, err := f.cfg.Store.Get(ctx, tp.Namespace, tp.Name)
+	if gust.KindOf(err) == gust.KindNotFound || err == nil && rec.Feed != feed {
+		return nil, feedError("could not find trigger %s in the %s feed", tp, feed)
+	}
+	return rec, err
+}
+
+func success() (json.RawMessage, error) { return json.RawMessage(`{"status":"success"}`), nil }
+
+// readView is a READ's answer, in the alarms package's shape.
+func readView(rec *store.Feed) map[string]any {
+	cfg := feeds[rec.Feed].read(rec.Feed, rec.Config)
+	cfg["name"], cfg["namespace"] = rec.Trigger, rec.Namespace
+	changed := time.UnixMilli(rec.Changed).UTC()
+	status := map[string]any{"active": rec.Active, "dateChanged": rec.Changed, "dateChangedISO": changed.Format(time.RFC3339)}
+	if rec.Reason != "" {
+		status["reason"] = map[string]string{"kind": "AUTO", "message": rec.Reason}
+	}
+	return map[string]any{"config": cfg, "status": status}
+}
+
+// provider is one kind of feed.
+type provider struct {
+	// configure validates a CREATE (old nil) or UPDATE and returns the
+	// configuration to store.
+	configure func(feed, ns string, p params, old json.RawMessage, now time.Time) (json.RawMessage, error)
+	read      func(feed string, cfg json.RawMessage) map[string]any
+}
+
+// feedParam documents a parameter (the "parameters" annotation of the action).
+type feedParam struct {
+	Name        string `json:"name"`
+	Required    bool   `json:"required"`
+	Description string `json:"description"`
+}
+
+var alarmProvider = &provider{
+	configure: func(feed, _ string, p params, old json.RawMessage, now time.Time) (json.RawMessage, error) {
+		var prev *alarmConfig
+		if old != nil {
+			prev = &alarmConfig{}
+			if err := json.Unmarshal(old, prev); err != nil {
+				return nil, fmt.Errorf("stored alarm: %w", err)
+			}
+		}
+		c, err := configureAlarm(feed, p, prev, now)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(c)
+	},
+	read: func(feed string, raw json.RawMessage) map[string]any {
+		var c alarmConfig
+		_ = json.Unmarshal(raw, &c) // written by configure
+		return c.read(feed)
+	},
+}
+
+// feeds are the providers by feed action ("package/action" in whisk.system).
+var feeds = map[string]*provider{
+	feedAlarm:    alarmProvider,
+	feedInterval: alarmProvider,
+	feedOnce:     alarmProvider,
+	feedNATS:     subscribeProvider,
+	feedMQTT:     subscribeProvider,
+}

@@ -1,0 +1,216 @@
+package trigger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/store"
+)
+
+// The subscription feeds fire a trigger for each message on a NATS subject
+// (/whisk.system/nats/subscribe, parameter subject) or MQTT topic
+// (/whisk.system/mqtt/subscribe, parameter topic; devices publish to the
+// embedded server's MQTT listener). The trigger gets the message: a JSON
+// object's members, or {"payload": text} (base64 with "encoding":
+// "base64" when the bytes are not UTF-8), plus "subject" or "topic".
+// Subjects and topics are scoped by namespace: their first token or level
+// is the namespace's name (see NamespaceRoot).
+
+// Subscription feed names.
+const (
+	feedNATS = "nats/subscribe"
+	feedMQTT = "mqtt/subscribe"
+)
+
+type subscribeConfig struct {
+	Subject string `json:"subject,omitempty"`
+	Topic   string `json:"topic,omitempty"`
+}
+
+var subscribeProvider = &provider{
+	configure: func(feed, ns string, p params, old json.RawMessage, _ time.Time) (json.RawMessage, error) {
+		name := "subject"
+		if feed == feedMQTT {
+			name = "topic"
+		}
+		raw, ok := p[name]
+		if !ok {
+			if old != nil {
+				return nil, feedError("no updatable parameters were specified")
+			}
+			return nil, feedError("%s trigger feed is missing the %s parameter", strings.Split(feed, "/")[0], name)
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil || v == "" {
+			return nil, feedError("the %s parameter must be a non-empty string", name)
+		}
+		root, err := NamespaceRoot(ns)
+		if err != nil {
+			return nil, feedError("%v", err)
+		}
+		var c subscribeConfig
+		if feed == feedMQTT {
+			subject, err := TopicToSubject(v, true)
+			if err != nil {
+				return nil, feedError("topic parameter '%s' is not a valid MQTT topic filter: %v", v, err)
+			}
+			if !scoped(subject, root) {
+				return nil, feedError("topic parameter '%s' must start with the namespace: %s/…", v, ns)
+			}
+			c.Topic = v
+		} else {
+			if !ValidSubject(v, true) {
+				return nil, feedError("subject parameter '%s' is not a valid NATS subject", v)
+			}
+			if !scoped(v, root) {
+				return nil, feedError("subject parameter '%s' must start with the namespace: %s.…", v, root)
+			}
+			c.Subject = v
+		}
+		return json.Marshal(c)
+	},
+	read: func(_ string, raw json.RawMessage) map[string]any {
+		var c subscribeConfig
+		_ = json.Unmarshal(raw, &c) // written by configure
+		if c.Topic != "" {
+			return map[string]any{"topic": c.Topic}
+		}
+		return map[string]any{"subject": c.Subject}
+	},
+}
+
+// subjects returns what a subscription feed listens to. An MQTT filter
+// ending in /# also matches its parent level, as in MQTT.
+func (c subscribeConfig) subjects() []string {
+	if c.Topic == "" {
+		return []string{c.Subject}
+	}
+	s, err := TopicToSubject(c.Topic, true)
+	if err != nil {
+		return nil
+	}
+	if parent, ok := strings.CutSuffix(s, ".>"); ok {
+		return []string{s, parent}
+	}
+	return []string{s}
+}
+
+// subscription is a running subscription feed.
+type subscription struct {
+	created  int64
+	subjects []string
+	subs     []*nats.Subscription
+}
+
+func (s *subscription) stop() {
+	for _, sub := range s.subs {
+		_ = sub.Unsubscribe()
+	}
+}
+
+// syncSubscription starts, restarts or stops the subscription of feed key
+// after a registration change (rec nil: deleted).
+func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Feed) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur := f.subs[key]
+	var c subscribeConfig
+	want := rec != nil && rec.Active && (rec.Feed == feedNATS || rec.Feed == feedMQTT) &&
+		f.cfg.Conn != nil && !f.closed && json.Unmarshal(rec.Config, &c) == nil
+	var subjects []string
+	if want {
+		subjects = c.subjects()
+		if cur != nil && cur.created == rec.Created && slices.Equal(cur.subjects, subjects) {
+			return
+		}
+	}
+	if cur != nil {
+		cur.stop()
+		delete(f.subs, key)
+	}
+	if !want || len(subjects) == 0 {
+		return
+	}
+	// One queue group per feed across the cluster: each message fires the
+	// trigger once, whichever node takes it.
+	sum := sha256.Sum256([]byte(key))
+	queue := "gustfeed" + hex.EncodeToString(sum[:8])
+	sub := &subscription{created: rec.Created, subjects: subjects}
+	feed := *rec
+	for _, subject := range subjects {
+		s, err := f.cfg.Conn.QueueSubscribe(subject, queue, func(m *nats.Msg) { f.onMessage(ctx, &feed, m) })
+		if err != nil {
+			f.log.Error("feed subscription failed", "feed", key, "subject", subject, "err", err)
+			sub.stop()
+			return
+		}
+		sub.subs = append(sub.subs, s)
+	}
+	f.subs[key] = sub
+}
+
+// onMessage fires the feed's trigger with one message.
+func (f *Feeds) onMessage(ctx context.Context, rec *store.Feed, m *nats.Msg) {
+	extra, value := "subject", m.Subject
+	if rec.Feed == feedMQTT {
+		extra, value = "topic", SubjectToTopic(m.Subject)
+	}
+	payload, err := messageParams(m.Data, extra, value)
+	if err != nil {
+		f.log.Warn("feed message dropped", "feed", rec.Key(), "err", err)
+		return
+	}
+	caller, ok := f.cfg.Keys.ByNamespace(rec.Namespace)
+	if !ok {
+		f.deactivate(ctx, rec, "the namespace no longer exists")
+		return
+	}
+	_, err = f.fires.Fire(ctx, Fire{Caller: caller, Trigger: gust.Path{Namespace: rec.Namespace, Name: rec.Trigger}, Payload: payload})
+	switch k := gust.KindOf(err); {
+	case err == nil:
+	case k == gust.KindNotFound || k == gust.KindForbidden:
+		f.deactivate(ctx, rec, "the trigger no longer exists")
+	default:
+		// A subscription delivers at most once: a message that could not
+		// fire (throttled, too large, store down) is dropped, and said so.
+		f.log.Warn("feed message dropped", "feed", rec.Key(), "subject", m.Subject, "err", err)
+	}
+}
+
+// messageParams renders a message as trigger parameters.
+func messageParams(data []byte, key, value string) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &obj) != nil || obj == nil {
+		obj = map[string]json.RawMessage{}
+		var text []byte
+		var err error
+		if utf8.Valid(data) {
+			text, err = json.Marshal(string(data))
+		} else {
+			text, err = json.Marshal(base64.StdEncoding.EncodeToString(data))
+			obj["encoding"] = json.RawMessage(`"base64"`)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("message payload: %w", err)
+		}
+		obj["payload"] = text
+	}
+	v, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	obj[key] = v // the platform's value wins over a member of the same name
+	return json.Marshal(obj)
+}
