@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gust-faas/gust/internal/bench"
 	"github.com/gust-faas/gust/internal/sandbox/process"
 )
 
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "up":
 		return runUp(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return nil
@@ -65,6 +68,7 @@ func usage(w io.Writer) {
 
 Usage:
   gust up [flags]            start everything on this machine
+  gust bench [flags]         measure Gust end to end beside same-run baselines (docs/PERFORMANCE.md)
   gust help                  show this help
 
 API client (OpenWhisk wsk-style; 'gust GROUP COMMAND --help' for flags):

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// async measures non-blocking invokes at concurrency c: the accept latency
+// and rate (202 with the activation id, once the work queue has it), and
+// the completion rate: invocations over the time from the first accept to
+// the last record stored. The process CPU of the whole window is charged
+// to the completed invocations.
+func (r *runner) async(c *http.Client) func(ctx context.Context, conc int) ([]variant, error) {
+	action := actionPrefix + "async"
+	accept := &request{client: c, method: http.MethodPost, url: r.tgt.base + actionPath(action),
+		auth: r.tgt.auth, body: invokeBody, want: http.StatusAccepted}
+	return func(ctx context.Context, conc int) ([]variant, error) {
+		before, err := r.recorded(ctx, action)
+		if err != nil {
+			return nil, err
+		}
+		// The warm-up's backlog must be worked off before measuring.
+		w := closedLoop(ctx, conc, r.warmup(), accept.do)
+		if w.ops == 0 && w.errs > 0 {
+			return nil, w.err
+		}
+		if before, err = r.waitRecorded(ctx, action, before+w.ops); err != nil {
+			return nil, err
+		}
+		cpu0, cpuOK := processCPU()
+		start := time.Now()
+		f := closedLoop(ctx, conc, r.opt.duration, accept.do)
+		if _, err := r.waitRecorded(ctx, action, before+f.ops); err != nil {
+			return nil, err
+		}
+		elapsed := time.Since(start)
+		cpu1, _ := processCPU()
+		done := figures{ops: f.ops, tput: float64(f.ops) / elapsed.Seconds()}
+		if cpuOK && r.tgt.inProcess() && f.ops > 0 {
+			done.cpu = (cpu1 - cpu0) / time.Duration(f.ops)
+		}
+		f.cpu = 0 // the accept phase leaves work behind: see "completed"
+		return []variant{{"accept", f}, {"completed", done}}, nil
+	}
+}
+
+// recorded returns how many records of action the target has stored.
+func (r *runner) recorded(ctx context.Context, action string) (int64, error) {
+	var out struct {
+		Activations int64 `json:"activations"`
+	}
+	q := url.Values{"count": {"true"}, "name": {action}}
+	err := r.tgt.call(ctx, r.setup, http.MethodGet, "/api/v1/namespaces/_/activations?"+q.Encode(), nil, &out, http.StatusOK)
+	return out.Activations, err
+}
+
+// waitRecorded polls until at least n records of action are stored.
+func (r *runner) waitRecorded(ctx context.Context, action string, n int64) (int64, error) {
+	limit := max(time.Minute, 30*r.opt.duration)
+	deadline := time.Now().Add(limit)
+	for {
+		got, err := r.recorded(ctx, action)
+		if err != nil || got >= n {
+			return got, err
+		}
+		if time.Now().After(deadline) {
+			return got, fmt.Errorf("only %d of %d activations of %s were recorded after %s", got, n, action, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return got, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// acceptToRecord measures, one invocation at a time, the time from the 202
+// of a non-blocking invoke to its record being readable by id. The record
+// is polled back to back, so the figure is late by up to one GET.
+func (r *runner) acceptToRecord(ctx context.Context) error {
+	r.prog.printf("async-invoke: accept to record")
+	action := actionPrefix + "async"
+	accept := &request{client: r.setup, method: http.MethodPost, url: r.tgt.base + actionPath(action),
+		auth: r.tgt.auth, body: invokeBody, want: http.StatusAccepted}
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < r.opt.duration || len(lat) < 5 {
+		var buf bytes.Buffer
+		if _, err := accept.send(ctx, &buf); err != nil {
+			return err
+		}
+		accepted := time.Now()
+		var out struct {
+			ActivationID string `json:"activationId"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &out); err != nil || out.ActivationID == "" {
+			return fmt.Errorf("no activation id in %q", buf.String())
+		}
+		get := &request{client: r.setup, method: http.MethodGet, url: r.tgt.base + "/api/v1/namespaces/_/activations/" + out.ActivationID, auth: r.tgt.auth}
+		for {
+			status, err := get.send(ctx, &bytes.Buffer{})
+			if err != nil {
+				return err
+			}
+			if status == http.StatusOK {
+				break
+			}
+			if status != http.StatusNotFound || time.Since(accepted) > time.Minute {
+				return fmt.Errorf("activation %s: status %d after %s", out.ActivationID, status, time.Since(accepted))
+			}
+		}
+		lat = append(lat, time.Since(accepted))
+	}
+	f := summarize(lat, 0)
+	r.add(&series{scenario: "async-invoke", variant: "accept→record", conc: 1, rounds: []figures{f},
+		link: &link{"floor-http", "", 1}})
+	return nil
+}

@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
+	"github.com/gust-faas/gust/internal/sandbox/wasm"
+)
+
+// Variants of cold-wasm.
+const (
+	variantInstanceC  = "fresh instance, C noop (sandbox)"
+	variantInstanceGo = "first call, Go reactor (sandbox)"
+	variantFirstC     = "first invoke, C (REST)"
+	variantFirstGo    = "first invoke, Go reactor (REST)"
+)
+
+// cold measures the fresh-instance path: in the wasm sandbox itself (a
+// whole call of the C command, which gets a fresh instance every time, and
+// the first call of a new Go reactor function, which instantiates and
+// initialises the Go runtime), and through the REST API (the first invoke
+// of an action just created). Each REST iteration creates an action with a
+// distinct timeout, so the invoker prepares a new function for it and no
+// instance is left from an earlier one.
+func (r *runner) cold(ctx context.Context) error {
+	execBase := &link{"floor-exec", "/bin/true", 1}
+	httpBase := &link{"floor-http", "", 1}
+	b, err := wasm.New(wasm.Config{CacheDir: filepath.Join(r.cacheDir, "wazero"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer b.Close(context.Background())
+	spec := func(code []byte, i int) sandbox.Spec {
+		return sandbox.Spec{Kind: wasm.Kind, Code: code, Limits: sandbox.Limits{
+			MemoryMB: 256, Timeout: time.Minute + time.Duration(i)*time.Millisecond, LogBytes: 10 << 20, ResultBytes: 1 << 20}}
+	}
+	call := sandbox.Call{Params: invokeBody, Env: owEnv()}
+	invoke := func(ctx context.Context, fn sandbox.Function) (*sandbox.Result, error) {
+		res, err := fn.Invoke(ctx, call)
+		if err == nil && res.Status != gust.StatusSuccess {
+			err = fmt.Errorf("status %s: %s", res.Status, res.Result)
+		}
+		return res, err
+	}
+
+	if code, err := r.fx.get(ctx, noopC); err != nil {
+		r.markUnavailable("cold-wasm", variantInstanceC+": "+err.Error())
+	} else {
+		r.prog.printf("cold-wasm: %s", variantInstanceC)
+		fn, err := b.Prepare(ctx, spec(code, 0))
+		if err != nil {
+			return err
+		}
+		one := func(ctx context.Context, _ int) error { _, err := invoke(ctx, fn); return err }
+		closedLoop(ctx, 1, r.warmup(), one)
+		f := closedLoop(ctx, 1, r.opt.duration, one)
+		_ = fn.Close(ctx)
+		if f.err != nil {
+			return f.err
+		}
+		r.add(&series{scenario: "cold-wasm", variant: variantInstanceC, conc: 1, rounds: []figures{f}, link: execBase})
+		if err := r.firstInvokes(ctx, "cold-wasm", variantFirstC, wasmAction(code), httpBase); err != nil {
+			return err
+		}
+	}
+
+	if code, err := r.fx.get(ctx, noopGo); err != nil {
+		r.markUnavailable("cold-wasm", variantInstanceGo+": "+err.Error())
+	} else {
+		r.prog.printf("cold-wasm: %s", variantInstanceGo)
+		var lat []time.Duration
+		start := time.Now()
+		for i := 0; i < 100 && (i < 5 || time.Since(start) < r.opt.duration); i++ {
+			fn, err := b.Prepare(ctx, spec(code, i+1))
+			if err != nil {
+				return err
+			}
+			t0 := time.Now()
+			res, err := invoke(ctx, fn)
+			d := time.Since(t0)
+			_ = fn.Close(ctx)
+			if err != nil {
+				return err
+			}
+			if res.Start != sandbox.StartCold {
+				return fmt.Errorf("%s: the instance was %s, not cold", variantInstanceGo, res.Start)
+			}
+			lat = append(lat, d)
+		}
+		r.add(&series{scenario: "cold-wasm", variant: variantInstanceGo, conc: 1, rounds: []figures{summarize(lat, 0)}, link: execBase})
+		if err := r.firstInvokes(ctx, "cold-wasm", variantFirstGo, wasmAction(code), httpBase); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstInvokes measures the first blocking invoke of freshly created
+// actions through the REST API; each is deleted after its invoke.
+func (r *runner) firstInvokes(ctx context.Context, scenario, variant string, a action, base *link) error {
+	r.prog.printf("%s: %s", scenario, variant)
+	var lat []time.Duration
+	start := time.Now()
+	for i := 0; i < 20 && (i < 5 || time.Since(start) < r.opt.duration); i++ {
+		name := actionPrefix + "cold-" + strconv.Itoa(i)
+		a.timeoutMS = 60_000 - 1 - i
+		if err := r.tgt.putAction(ctx, r.setup, name, a); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		err := r.tgt.blocking(r.setup, name).do(ctx, 0)
+		d := time.Since(t0)
+		if derr := r.tgt.deleteAction(ctx, r.setup, name); err == nil {
+			err = derr
+		}
+		if err != nil {
+			return err
+		}
+		lat = append(lat, d)
+	}
+	r.add(&series{scenario: scenario, variant: variant, conc: 1, rounds: []figures{summarize(lat, 0)}, link: base})
+	return nil
+}
+
+// coldProcess measures the first invoke of new python:3 and nodejs:20
+// actions through the REST API, beside the fork+exec of the same
+// interpreter (floor-exec). The invoker may serve it from a stem cell.
+func (r *runner) coldProcess(ctx context.Context) {
+	for _, p := range []struct{ variant, kind, code, floor string }{
+		{"first invoke, python:3 (REST)", "python:3", noopPython, "python3 -c pass"},
+		{"first invoke, nodejs:20 (REST)", "nodejs:20", noopNode, "node -e 0"},
+	} {
+		a := action{kind: p.kind, code: p.code}
+		if err := r.firstInvokes(ctx, "cold-process", p.variant, a, &link{"floor-exec", p.floor, 1}); err != nil {
+			r.markUnavailable("cold-process", p.kind+": "+err.Error())
+		}
+	}
+}
+
+// owEnv is the __OW_* environment the invoker hands every call.
+func owEnv() map[string]string {
+	id := gust.NewActivationID(time.Now())
+	return map[string]string{
+		"__OW_NAMESPACE": "guest", "__OW_ACTION_NAME": "/guest/" + actionPrefix + "cold",
+		"__OW_ACTION_VERSION": "0.0.1", "__OW_ACTIVATION_ID": id, "__OW_TRANSACTION_ID": id,
+		"__OW_DEADLINE": strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10),
+	}
+}

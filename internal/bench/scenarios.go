@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// scenario is an entry of the catalogue.
+type scenario struct {
+	name  string
+	about string
+	// needs are the baselines measured with the scenario, so that its
+	// ratios are always taken against a floor of the same run.
+	needs []string
+	// unavailable says why the scenario cannot run in this version of Gust.
+	unavailable string
+}
+
+// catalogue lists every scenario in the order they run and are reported.
+// A scenario of a feature that does not exist yet stays listed with the
+// reason, so that a report never skips it silently.
+var catalogue = []scenario{
+	{name: "floor-http", about: "bare net/http no-op server answering a small JSON POST on loopback"},
+	{name: "floor-nats", about: "NATS request-reply round trip on the embedded server"},
+	{name: "floor-exec", about: "fork+exec+wait of python3 -c pass and node -e 0 (empty environment), and /bin/true"},
+	{name: "invoke-wasm-c", needs: []string{"floor-http"}, about: "warm blocking invoke of a no-op C command module (fresh instance per call) via the REST API"},
+	{name: "invoke-wasm-reactor", needs: []string{"floor-http"}, about: "warm blocking invoke of a no-op Go reactor module (instance reused) via the REST API"},
+	{name: "invoke-python", needs: []string{"floor-http"}, about: "warm blocking invoke of a no-op python:3 action (a warm worker process) via the REST API"},
+	{name: "invoke-nodejs", needs: []string{"floor-http"}, about: "warm blocking invoke of a no-op nodejs:20 action (a warm worker process) via the REST API"},
+	{name: "web-action", needs: []string{"floor-http"}, about: "GET of a no-op C web action (.json, no credentials)"},
+	{name: "async-invoke", needs: []string{"floor-http"}, about: "non-blocking invokes: accept latency and rate, completion rate, accept→record latency"},
+	{name: "cold-wasm", needs: []string{"floor-http", "floor-exec"}, about: "fresh-instance cost in the sandbox, and the first invoke after create via the REST API"},
+	{name: "cold-process", needs: []string{"floor-exec"}, about: "first invoke after create of python:3 and nodejs:20 actions via the REST API, beside fork+exec of the same interpreter"},
+	{name: "activation-store", needs: []string{"floor-nats"}, about: "activation records: ingest rate, get by id and newest-50 list at 10k and 100k records retained"},
+	{name: "trigger-fire", unavailable: "triggers and rules are not implemented yet (events issue)"},
+	{name: "mqtt-publish", unavailable: "MQTT publish → activation result needs triggers and rules (events issue)"},
+	{name: "sequence", unavailable: "sequences are not supported yet (\"Sequences are not supported yet.\")"},
+	{name: "density", unavailable: "not written yet: instances per GiB needs the memory of each warm worker and wasm instance, which the node does not report"},
+	{name: "trace-replay", unavailable: "not written yet: replaying shared/traces against the keep-alive policies (fixed, hybrid) needs a time-compressed trace driver"},
+}
+
+func lookup(name string) (scenario, bool) {
+	i := slices.IndexFunc(catalogue, func(s scenario) bool { return s.name == name })
+	if i < 0 {
+		return scenario{}, false
+	}
+	return catalogue[i], true
+}
+
+// selectScenarios returns the scenarios to run for the names asked for,
+// with the baselines they need, in catalogue order. No names means all.
+func selectScenarios(names []string) ([]scenario, error) {
+	if len(names) == 0 {
+		return slices.Clone(catalogue), nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		s, ok := lookup(n)
+		if !ok {
+			return nil, fmt.Errorf("unknown scenario %q; have %s", n, strings.Join(scenarioNames(), ", "))
+		}
+		want[n] = true
+		for _, b := range s.needs {
+			want[b] = true
+		}
+	}
+	var out []scenario
+	for _, s := range catalogue {
+		if want[s.name] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func scenarioNames() []string {
+	names := make([]string, len(catalogue))
+	for i, s := range catalogue {
+		names[i] = s.name
+	}
+	return names
+}

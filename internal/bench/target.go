@@ -1,0 +1,260 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gust-faas/gust/internal/app"
+	"github.com/gust-faas/gust/internal/gust"
+)
+
+// target is the Gust API the bench drives: a node of its own, started
+// in-process on 127.0.0.1:0 in a temporary data directory, or the node
+// given by --apihost.
+type target struct {
+	base    string // API base URL, no trailing slash
+	auth    string // Authorization header value
+	node    *app.App
+	dataDir string
+}
+
+// inProcess reports whether the node runs in this process, so that the
+// process's CPU time is the node's (plus the load generator's).
+func (t *target) inProcess() bool { return t.node != nil }
+
+func (t *target) describe() string {
+	if t.node != nil {
+		return "in-process node at " + t.base + " (temporary data directory)"
+	}
+	return t.base + " (external node: cpu/op is not measured for it)"
+}
+
+// startNode starts the bench's own node. wasmCache, when set, is shared
+// across runs as the node's compilation cache, so that compiling the Go
+// fixture costs seconds only once.
+func startNode(ctx context.Context, wasmCache string) (*target, error) {
+	dir, err := os.MkdirTemp("", "gust-bench-node")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	// The bench measures the invoke path, not the namespace throttles:
+	// OpenWhisk's defaults allow 60 invokes a minute.
+	limits := gust.DefaultLimits()
+	limits.InvocationsPerMinute, limits.ConcurrentInvocations = 1<<30, 1<<20
+	a, err := app.Start(ctx, app.Config{
+		DataDir: dir, Listener: ln, Logger: slog.New(slog.DiscardHandler), Limits: limits, WasmCacheDir: wasmCache,
+		DrainTimeout: 30 * time.Second, Build: "bench",
+	})
+	if err != nil {
+		ln.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	return &target{base: a.URL(), auth: basicAuth(a.Guest.Auth()), node: a, dataDir: dir}, nil
+}
+
+// externalTarget checks the --apihost and --auth of a running node.
+func externalTarget(apihost, auth string) (*target, error) {
+	if auth == "" {
+		return nil, errors.New("--apihost needs --auth UUID:KEY")
+	}
+	host := strings.TrimSpace(apihost)
+	if !strings.Contains(host, "://") {
+		host = "https://" + host // as the CLI and OpenWhisk's clients read a bare host
+	}
+	u, err := url.Parse(host)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--apihost %q: want host[:port] or an http(s) URL", apihost)
+	}
+	return &target{base: strings.TrimSuffix(u.String(), "/"), auth: basicAuth(auth)}, nil
+}
+
+func (t *target) close() {
+	if t.node != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = t.node.Shutdown(ctx)
+	}
+	if t.dataDir != "" {
+		os.RemoveAll(t.dataDir)
+	}
+}
+
+func basicAuth(userpass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userpass))
+}
+
+// newClient returns an HTTP client for up to conns concurrent requests on
+// kept-alive connections. It ignores proxy settings: the bench only talks
+// to the node it was given.
+func newClient(conns int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        conns,
+			MaxIdleConnsPerHost: conns,
+			IdleConnTimeout:     2 * time.Minute,
+			DisableCompression:  true,
+		},
+		Timeout: 2 * time.Minute,
+	}
+}
+
+// request is one kind of HTTP request of a load.
+type request struct {
+	client *http.Client
+	method string
+	url    string
+	auth   string
+	body   []byte
+	want   int // expected status
+}
+
+// do sends the request and discards the body.
+func (r *request) do(ctx context.Context, _ int) error {
+	_, err := r.send(ctx, io.Discard)
+	return err
+}
+
+// send sends the request and copies the body to dst.
+func (r *request) send(ctx context.Context, dst io.Writer) (int, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return 0, err
+	}
+	if r.auth != "" {
+		req.Header.Set("Authorization", r.auth)
+	}
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(dst, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if r.want != 0 && resp.StatusCode != r.want {
+		return resp.StatusCode, fmt.Errorf("%s %s: status %d, want %d", r.method, r.url, resp.StatusCode, r.want)
+	}
+	return resp.StatusCode, nil
+}
+
+// call sends one API request and decodes a JSON answer into out (if not nil).
+func (t *target) call(ctx context.Context, c *http.Client, method, path string, in, out any, want int) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	var buf bytes.Buffer
+	r := &request{client: c, method: method, url: t.base + path, auth: t.auth, body: body}
+	status, err := r.send(ctx, &buf)
+	if err != nil {
+		return err
+	}
+	if status != want {
+		return fmt.Errorf("%s %s: status %d: %s", method, path, status, bytes.TrimSpace(buf.Bytes()))
+	}
+	if out != nil {
+		return json.Unmarshal(buf.Bytes(), out)
+	}
+	return nil
+}
+
+// Bench actions are named with this prefix and deleted at the end.
+const actionPrefix = "gust-bench-"
+
+func actionPath(name string) string { return "/api/v1/namespaces/_/actions/" + name }
+
+// action is what the bench creates: code of a kind (base64 for a binary),
+// with optional annotations.
+type action struct {
+	kind        string
+	code        string
+	annotations map[string]any
+	timeoutMS   int // a distinct timeout makes a distinct function for the invoker, so its first instance is cold
+}
+
+func wasmAction(code []byte) action {
+	return action{kind: "wasm", code: base64.StdEncoding.EncodeToString(code)}
+}
+
+// putAction creates or replaces an action with the smallest memory limit,
+// so that the invoker's memory budget admits every concurrent call of the
+// bench.
+func (t *target) putAction(ctx context.Context, c *http.Client, name string, a action) error {
+	limits := map[string]int{"memory": 128}
+	if a.timeoutMS > 0 {
+		limits["timeout"] = a.timeoutMS
+	}
+	in := map[string]any{"exec": map[string]any{"kind": a.kind, "code": a.code}, "limits": limits}
+	if len(a.annotations) > 0 {
+		var kv []map[string]any
+		for k, v := range a.annotations {
+			kv = append(kv, map[string]any{"key": k, "value": v})
+		}
+		in["annotations"] = kv
+	}
+	return t.call(ctx, c, http.MethodPut, actionPath(name)+"?overwrite=true", in, nil, http.StatusOK)
+}
+
+func (t *target) deleteAction(ctx context.Context, c *http.Client, name string) error {
+	return t.call(ctx, c, http.MethodDelete, actionPath(name), nil, nil, http.StatusOK)
+}
+
+// invokeBody is the small JSON POST of every invoke, and of floor-http.
+var invokeBody = []byte(`{"name":"bench"}`)
+
+// blocking returns the request of a warm blocking invoke that answers with
+// the result only (as `wsk action invoke -r` does), so the response is as
+// small as floor-http's.
+func (t *target) blocking(c *http.Client, name string) *request {
+	return &request{client: c, method: http.MethodPost, url: t.base + actionPath(name) + "?blocking=true&result=true",
+		auth: t.auth, body: invokeBody, want: http.StatusOK}
+}
+
+// web returns the request of a web action answering JSON, with no
+// credentials, as a browser would send it.
+func (t *target) web(c *http.Client, ns, name string) *request {
+	return &request{client: c, method: http.MethodGet, url: t.base + "/api/v1/web/" + url.PathEscape(ns) + "/default/" + name + ".json?name=bench",
+		want: http.StatusOK}
+}
+
+// namespace returns the namespace of the credentials: web URLs need it.
+func (t *target) namespace(ctx context.Context, c *http.Client) (string, error) {
+	var names []string
+	if err := t.call(ctx, c, http.MethodGet, "/api/v1/namespaces", nil, &names, http.StatusOK); err != nil {
+		return "", err
+	}
+	if len(names) == 0 {
+		return "", errors.New("the credentials have no namespace")
+	}
+	return names[0], nil
+}
