@@ -101,7 +101,17 @@ func (r *runner) store(ctx context.Context) error {
 			return err
 		})
 		r.add(&series{scenario: "activation-store", variant: "newest 50, " + label, conc: 1, rounds: []figures{list}, link: natsBase})
-		for _, f := range []figures{get, list} {
+
+		r.prog.printf("activation-store: newest 50 of one action, %s", label)
+		listOne := closedLoop(ctx, 1, r.opt.duration, func(ctx context.Context, _ int) error {
+			l, err := acts.List(ctx, "guest", store.ListOptions{Name: "action-3", Limit: 50})
+			if err == nil && len(l) != 50 {
+				err = fmt.Errorf("listed %d of action-3, want 50", len(l))
+			}
+			return err
+		})
+		r.add(&series{scenario: "activation-store", variant: "newest 50 of an action (10%), " + label, conc: 1, rounds: []figures{listOne}, link: natsBase})
+		for _, f := range []figures{get, list, listOne} {
 			if f.err != nil {
 				return f.err
 			}

@@ -328,15 +328,13 @@ func (a *Activations) List(ctx context.Context, ns string, opt ListOptions) ([]L
 		}
 		matched++
 	}
-	// The newest match bounds the walk from above.
-	last, err := a.direct(ctx, `{"last_by_subj":"`+filter+`"}`)
+	// The stream's last sequence bounds the walk from above. (The newest
+	// match, a wildcard last_by_subj, would be tighter but costs the
+	// server time linear in the subjects matched: 13 ms at 100k records.)
+	hi, err := a.lastSeq(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if last == nil {
-		return out, nil
-	}
-	hi, _ := strconv.ParseUint(last.Header.Get("Nats-Sequence"), 10, 64)
 	if opt.Upto > 0 {
 		// Records are stored when they end; one that started at upto was
 		// stored at most maxRunSlack later.
@@ -377,6 +375,30 @@ func (a *Activations) List(ctx context.Context, ns string, opt ListOptions) ([]L
 		}
 	}
 	return out, nil
+}
+
+// lastSeq returns the sequence of the newest record in the stream (0 when
+// it is empty), from the stream's info: constant time at any size.
+func (a *Activations) lastSeq(ctx context.Context) (uint64, error) {
+	msg, err := a.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+activationStream, nil)
+	if err != nil {
+		return 0, gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("stream info: %w", err))
+	}
+	var info struct {
+		State struct {
+			LastSeq uint64 `json:"last_seq"`
+		} `json:"state"`
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &info); err != nil {
+		return 0, gust.Wrap(gust.KindInternal, "activation store error", fmt.Errorf("stream info: %w", err))
+	}
+	if info.Error != nil {
+		return 0, gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("stream info: %s", info.Error.Description))
+	}
+	return info.State.LastSeq, nil
 }
 
 // pendingMatches returns every unacknowledged record matching opt, newest
