@@ -55,7 +55,7 @@ type Service struct {
 
 	wg                              sync.WaitGroup // background completions of blocking calls that outlived their wait
 	stopping                        chan struct{}
-	throttle                        *throttle
+	throttle                        *Throttle
 	placement                       *Placement
 	builtin                         Runner // runs feed actions (gust.ExecFeed); nil: none
 	ackWait                         time.Duration
@@ -82,7 +82,10 @@ type Config struct {
 	// Builtin runs the actions Gust answers in-process (kind gust.ExecFeed:
 	// the feed actions of /whisk.system); nil: none.
 	Builtin Runner
-	Metrics *metrics.Registry // optional
+	// Throttle counts the namespaces' invocations; the services of one
+	// process share it. nil: a throttle of the service's own.
+	Throttle *Throttle
+	Metrics  *metrics.Registry // optional
 }
 
 // New returns a Service.
@@ -92,7 +95,10 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{entities: cfg.Entities, keys: cfg.Keys, records: cfg.Records, runner: cfg.Runner,
-		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: newThrottle(), placement: cfg.Placement, builtin: cfg.Builtin, ackWait: cfg.AckWait, dead: make(chan struct{})}
+		queue: cfg.Queue, limits: cfg.Limits, log: log, stopping: make(chan struct{}), throttle: cfg.Throttle, placement: cfg.Placement, builtin: cfg.Builtin, ackWait: cfg.AckWait, dead: make(chan struct{})}
+	if s.throttle == nil {
+		s.throttle = NewThrottle()
+	}
 	reg := cfg.Metrics
 	if reg == nil {
 		reg = metrics.New()
@@ -141,17 +147,20 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	job.Cause = req.Cause
 	ns := req.Caller.Namespace
 	lim := req.Caller.Effective(s.limits)
-	if err := s.throttle.admit(ns, lim.InvocationsPerMinute, lim.ConcurrentInvocations); err != nil {
-		s.throttled.Inc(ns)
-		return Outcome{}, err
-	}
 	if !req.Blocking {
-		// The queued activation counts as in flight until a worker ran it.
+		// Queued work takes a concurrency slot when a worker starts it.
+		if err := s.throttle.admitRate(ns, lim.InvocationsPerMinute); err != nil {
+			s.throttled.Inc(ns)
+			return Outcome{}, err
+		}
 		if err := s.queue.Enqueue(ctx, job, req.Params); err != nil {
-			s.throttle.release(ns)
 			return Outcome{}, err
 		}
 		return Outcome{ActivationID: job.ActivationID}, nil
+	}
+	if err := s.throttle.admit(ns, lim.InvocationsPerMinute, lim.ConcurrentInvocations); err != nil {
+		s.throttled.Inc(ns)
+		return Outcome{}, err
 	}
 	if id, remote := s.place(job); remote {
 		out, err := s.invokeRemote(ctx, id, job, req.Params, req.Wait)

@@ -131,6 +131,17 @@ func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
 			it.Stop()
 		}
 	}()
+	// stop ends waits for a namespace's concurrency slot when the worker
+	// stops or dies; the message then goes to another worker.
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.dead:
+			cancel()
+		case <-stop.Done():
+		}
+	}()
 	sem := make(chan struct{}, workers)
 	for !s.killed.Load() {
 		msg, err := it.Next()
@@ -145,7 +156,7 @@ func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
 		s.wg.Add(1)
 		go func() {
 			defer func() { <-sem; s.wg.Done() }()
-			s.handle(context.WithoutCancel(ctx), lookup, msg)
+			s.handle(context.WithoutCancel(ctx), stop, lookup, msg)
 		}()
 	}
 	return nil
@@ -154,7 +165,10 @@ func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
 // handle runs one queued invocation and acknowledges it once its record is
 // stored. A message whose record already exists was run before a crash or
 // a lost ack: it is acknowledged without running again.
-func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) {
+//
+// ctx carries values only (an accepted activation runs to its end); stop
+// ends when the worker stops taking work, which ends waiting for a slot.
+func (s *Service) handle(ctx, stop context.Context, lookup Lookup, msg jetstream.Msg) {
 	var q queued
 	if err := json.Unmarshal(msg.Data(), &q); err != nil {
 		s.log.Error("drop undecodable invocation", "err", err)
@@ -165,13 +179,22 @@ func (s *Service) handle(ctx context.Context, lookup Lookup, msg jetstream.Msg) 
 		_ = msg.Ack()
 		return
 	}
-	stop := s.keepAlive(msg)
-	defer stop()
-	defer s.throttle.release(q.Namespace)
+	alive := s.keepAlive(msg)
+	defer alive()
+	caller, ok := s.keys.ByNamespace(q.Namespace)
+	if ok {
+		// The namespace's concurrency limit holds for queued work too. At
+		// the limit the invocation waits here, as for capacity, rather
+		// than going back to the queue: a redelivery would count as an
+		// attempt.
+		if err := s.throttle.acquire(stop, q.Namespace, caller.Effective(s.limits).ConcurrentInvocations); err != nil {
+			return // stopping: the message goes to another worker
+		}
+		defer s.throttle.release(q.Namespace)
+	}
 
 	received := time.UnixMilli(q.Received)
 	var act *gust.Activation
-	caller, ok := s.keys.ByNamespace(q.Namespace)
 	var job *invoker.Job
 	err := error(gust.ErrNotFound)
 	p, perr := gust.ParsePath(q.Path, q.Namespace)

@@ -1,20 +1,30 @@
 package activation
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"github.com/gust-faas/gust/internal/gust"
 )
 
-// throttle enforces a namespace's invocationsPerMinute and
+// Throttle enforces a namespace's invocationsPerMinute and
 // concurrentInvocations as OpenWhisk does: a count per calendar minute and
-// a count of activations accepted but not finished. Counts are per API
-// node, as in OpenWhisk, which divides its limits among controllers.
-type throttle struct {
-	mu  sync.Mutex
-	now func() time.Time
-	ns  map[string]*nsCount
+// a count of activations running. Counts are per node, as in OpenWhisk,
+// which divides its limits among controllers; the services of one process
+// share one Throttle, so that an activation is counted and released in the
+// same place whichever of them runs it.
+//
+// A blocking call is counted against both limits when it is accepted. A
+// non-blocking one is counted against the rate when it is accepted and
+// against the concurrency when a queue worker starts it: a namespace at
+// its limit finds its queued work waiting for a slot, not refused, and a
+// retry or a redelivery takes and returns its own slot.
+type Throttle struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	ns    map[string]*nsCount
+	freed chan struct{} // closed (and replaced) when a slot is released
 }
 
 type nsCount struct {
@@ -23,15 +33,12 @@ type nsCount struct {
 	inflight int
 }
 
-func newThrottle() *throttle {
-	return &throttle{now: time.Now, ns: map[string]*nsCount{}}
+// NewThrottle returns an empty throttle.
+func NewThrottle() *Throttle {
+	return &Throttle{now: time.Now, ns: map[string]*nsCount{}, freed: make(chan struct{})}
 }
 
-// admit counts one activation of ns against its limits, refusing it with
-// OpenWhisk's 429 texts; release must be called once it ends.
-func (t *throttle) admit(ns string, perMinute, concurrent int) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *Throttle) counts(ns string) *nsCount {
 	c, ok := t.ns[ns]
 	if !ok {
 		c = &nsCount{}
@@ -40,8 +47,18 @@ func (t *throttle) admit(ns string, perMinute, concurrent int) error {
 	if m := t.now().Unix() / 60; m != c.minute {
 		c.minute, c.count = m, 0
 	}
+	return c
+}
+
+// admit counts one activation of ns that runs now against both limits,
+// refusing it with OpenWhisk's 429 texts; release must be called once it
+// ends.
+func (t *Throttle) admit(ns string, perMinute, concurrent int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.counts(ns)
 	if perMinute > 0 && c.count >= perMinute {
-		return gust.Errorf(gust.KindThrottled, "Too many requests in the last minute (count: %d, allowed: %d).", c.count, perMinute)
+		return rateError(c.count, perMinute)
 	}
 	if concurrent > 0 && c.inflight >= concurrent {
 		return gust.Errorf(gust.KindThrottled, "Too many concurrent requests in flight (count: %d, allowed: %d).", c.inflight, concurrent)
@@ -51,10 +68,60 @@ func (t *throttle) admit(ns string, perMinute, concurrent int) error {
 	return nil
 }
 
-func (t *throttle) release(ns string) {
+// admitRate counts one invocation of ns against the rate only: a queued
+// one, which takes a concurrency slot when a worker starts it (acquire).
+func (t *Throttle) admitRate(ns string, perMinute int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.counts(ns)
+	if perMinute > 0 && c.count >= perMinute {
+		return rateError(c.count, perMinute)
+	}
+	c.count++
+	return nil
+}
+
+func rateError(count, allowed int) error {
+	return gust.Errorf(gust.KindThrottled, "Too many requests in the last minute (count: %d, allowed: %d).", count, allowed)
+}
+
+func (t *Throttle) release(ns string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if c, ok := t.ns[ns]; ok && c.inflight > 0 {
 		c.inflight--
+		close(t.freed)
+		t.freed = make(chan struct{})
 	}
+}
+
+// acquire takes a concurrency slot of ns for queued work, waiting for one
+// while the namespace is at its limit, until ctx ends.
+func (t *Throttle) acquire(ctx context.Context, ns string, concurrent int) error {
+	for {
+		t.mu.Lock()
+		c := t.counts(ns)
+		if concurrent <= 0 || c.inflight < concurrent {
+			c.inflight++
+			t.mu.Unlock()
+			return nil
+		}
+		freed := t.freed
+		t.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// inflight returns how many activations of ns hold a concurrency slot.
+func (t *Throttle) inflight(ns string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.ns[ns]; ok {
+		return c.inflight
+	}
+	return 0
 }

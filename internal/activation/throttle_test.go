@@ -1,6 +1,7 @@
 package activation
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 
 func TestThrottle(t *testing.T) {
 	now := time.Unix(6000, 0)
-	th := newThrottle()
+	th := NewThrottle()
 	th.now = func() time.Time { return now }
 	for i := 0; i < 3; i++ {
 		if err := th.admit("a", 3, 10); err != nil {
@@ -35,5 +36,47 @@ func TestThrottle(t *testing.T) {
 	th.release("a")
 	if err := th.admit("a", 0, 1); err != nil {
 		t.Fatalf("after release: %v", err)
+	}
+}
+
+// TestThrottleAcquire: queued work counts against the concurrency limit
+// only, waits for a slot at the limit, and gives up when told to stop.
+func TestThrottleAcquire(t *testing.T) {
+	th := NewThrottle()
+	if err := th.admitRate("a", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := th.inflight("a"); got != 0 {
+		t.Fatalf("a queued call holds %d slots, want 0", got)
+	}
+	if err := th.admit("a", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- th.acquire(t.Context(), "a", 1) }()
+	select {
+	case err := <-got:
+		t.Fatalf("acquire at the limit returned at once: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	th.release("a")
+	if err := <-got; err != nil {
+		t.Fatalf("acquire after release: %v", err)
+	}
+	if n := th.inflight("a"); n != 1 {
+		t.Fatalf("in flight %d, want 1", n)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { got <- th.acquire(ctx, "a", 1) }()
+	cancel()
+	if err := <-got; err == nil {
+		t.Fatal("acquire did not give up when its context ended")
+	}
+	if n := th.inflight("a"); n != 1 {
+		t.Fatalf("a cancelled acquire left %d in flight, want 1", n)
+	}
+	// The rate counts queued calls too.
+	if err := th.admitRate("a", 2); gust.KindOf(err) != gust.KindThrottled {
+		t.Fatalf("third call in a minute with a limit of 2: %v", err)
 	}
 }

@@ -248,6 +248,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	a.workCtx, a.stopWork = context.WithCancel(context.Background())
+	// One throttle per process: a queued activation takes its namespace's
+	// slot on whichever service runs it.
+	throttle := activation.NewThrottle()
 	for i := range cfg.Invokers {
 		id := store.Token(fmt.Sprintf("%s-%d", cfg.NodeName, i))
 		policy, err := keepalive.Parse(cfg.KeepAlive)
@@ -266,7 +269,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		svcCfg := activation.Config{
 			Entities: a.Entities, Keys: a.Keys, Records: a.Activations, Runner: inv,
 			Queue: queue, Limits: cfg.Limits, Logger: log.With("invoker", id), AckWait: cfg.QueueAckWait, Metrics: a.Metrics,
-			Builtin: a.Feeds,
+			Builtin: a.Feeds, Throttle: throttle,
 		}
 		if i == 0 {
 			// The first invoker's service is also the API's: it places
