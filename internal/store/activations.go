@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -116,6 +117,11 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 	if err != nil {
 		return fmt.Errorf("encode activation: %w", err)
 	}
+	if len(data) > maxRecordBytes {
+		if data, err = fitRecord(act, len(data)); err != nil {
+			return err
+		}
+	}
 	p := pending{id: act.ActivationID, ns: act.Namespace, name: activationName(act), subject: activationSubject(act.Namespace, activationName(act), act.ActivationID), data: data, done: durable}
 	a.mu.Lock()
 	a.puts++
@@ -128,6 +134,42 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 	case <-a.closed:
 		a.forget(p.id)
 		return errors.New("activation store is closed")
+	}
+}
+
+// maxRecordBytes keeps a record within the largest message the server
+// takes (8 MB, broker.Config), with room for its subject and headers.
+// Only logs make a record that large: the log limit goes up to 10 MB, as
+// OpenWhisk's, while results are bounded far below it.
+const maxRecordBytes = 8<<20 - 64<<10
+
+// fitRecord encodes act with as many of its first log lines as fit in
+// maxRecordBytes, and a last line saying the rest were dropped.
+func fitRecord(act *gust.Activation, size int) ([]byte, error) {
+	a := *act
+	keep := len(a.Logs)
+	for {
+		// Drop lines from the end until their bytes (plus the quotes and
+		// comma each costs) cover the excess, with a little to spare for
+		// escapes and the note.
+		over := size - maxRecordBytes + 1024
+		for over > 0 && keep > 0 {
+			keep--
+			over -= len(a.Logs[keep]) + 3
+		}
+		a.Logs = append(slices.Clip(act.Logs[:keep]), fmt.Sprintf("%-30s stderr: Logs were truncated to fit the activation record (%d of %d lines kept).",
+			time.Now().UTC().Format(time.RFC3339Nano), keep, len(act.Logs)))
+		data, err := json.Marshal(&a)
+		if err != nil {
+			return nil, fmt.Errorf("encode activation: %w", err)
+		}
+		if len(data) <= maxRecordBytes {
+			return data, nil
+		}
+		if keep == 0 {
+			return nil, fmt.Errorf("activation record of %d bytes is larger than %d bytes without its logs", len(data), maxRecordBytes)
+		}
+		size = len(data)
 	}
 }
 
@@ -192,6 +234,14 @@ func (a *Activations) publish(batch []pending) {
 				continue // done
 			}
 			f, err := a.js.PublishMsgAsync(&nats.Msg{Subject: p.subject, Data: p.data}, jetstream.WithMsgID(p.id), jetstream.WithStallWait(5*time.Second))
+			if errors.Is(err, nats.ErrMaxPayload) {
+				// No retry makes it smaller; Put keeps records below it.
+				a.log.Error("activation record too large to store", "id", p.id, "bytes", len(p.data))
+				futures[i] = nil
+				a.done(batch[i], fmt.Errorf("activation record of %d bytes is too large to store: %w", len(p.data), err))
+				batch[i].id = ""
+				continue
+			}
 			if err != nil {
 				futures[i] = nil
 				failed++

@@ -310,3 +310,55 @@ func TestActivations(t *testing.T) {
 		t.Errorf("Count(other) = %d, %v", n, err)
 	}
 }
+
+// TestHugeLogsFitTheRecord: a record whose logs exceed the largest message
+// the server takes is stored with its first lines and a note, not lost;
+// and the writer is not held up by it.
+func TestHugeLogsFitTheRecord(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, t.TempDir())
+	st, err := OpenActivations(ctx, b.Conn, b.JS, ActivationsConfig{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	act := newActivation("guest", "chatty", time.Now())
+	line := "2026-12-02T10:00:00.000000000Z stdout: " + strings.Repeat("x", 960)
+	for range 10_000 { // ~10 MB, the largest log limit
+		act.Logs = append(act.Logs, line)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	if err := st.Put(act, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("stored in %v: %v", time.Since(start), err)
+	}
+	raw, err := st.Get(ctx, "guest", act.ActivationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) > maxRecordBytes {
+		t.Errorf("record of %d bytes, above %d", len(raw), maxRecordBytes)
+	}
+	var got gust.Activation
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	n := len(got.Logs)
+	if n < 7000 || n >= len(act.Logs) || got.Logs[0] != line || got.Logs[n-2] != line {
+		t.Fatalf("kept %d of %d lines; first %q", n, len(act.Logs), got.Logs[0][:40])
+	}
+	if note := got.Logs[n-1]; !strings.Contains(note, "Logs were truncated to fit the activation record") || !strings.Contains(note, fmt.Sprintf("(%d of 10000 lines kept)", n-1)) {
+		t.Errorf("last line %q", note)
+	}
+	// The writer goes on with the next records at once.
+	next := newActivation("guest", "quiet", time.Now())
+	if err := st.Put(next, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
