@@ -136,11 +136,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	if req.Received.IsZero() {
 		req.Received = time.Now()
 	}
-	id := req.ID
-	if id == "" {
-		id = gust.NewActivationID(req.Received)
-	}
-	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, id, req.Received)
+	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, req.ID, req.Received)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -238,7 +234,8 @@ func (s *Service) Wait(ctx context.Context) error {
 	}
 }
 
-// prepare resolves the action and builds the job.
+// prepare resolves the action and builds the job; an empty id gets a new
+// one, tagged with the record's name.
 func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, body json.RawMessage, id string, received time.Time) (*invoker.Job, error) {
 	// Resolution decides what the caller may reach: its own actions and
 	// those of published packages, directly or through a binding.
@@ -250,6 +247,9 @@ func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Pa
 	params, err := MergeInherited(ra.Params, a, body, s.limits.MaxPayloadSize)
 	if err != nil {
 		return nil, err
+	}
+	if id == "" {
+		id = gust.NewActivationIDFor(received, a.RecordName())
 	}
 	job := &invoker.Job{
 		ActivationID: id,

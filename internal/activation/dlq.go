@@ -183,7 +183,11 @@ func (s *Service) Redrive(ctx context.Context, caller string, id string) (string
 		return "", err
 	}
 	now := time.Now()
-	m := queued{ActivationID: gust.NewActivationID(now), Namespace: caller, Path: dl.Action, Params: dl.Params, Received: now.UnixMilli()}
+	name := dl.Action
+	if p, err := gust.ParsePath(dl.Action, caller); err == nil {
+		name = p.Rel(false) // "[pkg/]name"
+	}
+	m := queued{ActivationID: gust.NewActivationIDFor(now, name), Namespace: caller, Path: dl.Action, Params: dl.Params, Received: now.UnixMilli()}
 	if err := s.queue.publish(ctx, m); err != nil {
 		// Put it back rather than lose it.
 		if derr := s.queue.deadLetter(ctx, queued{ActivationID: id, Namespace: caller, Path: dl.Action, Params: dl.Params, Received: dl.Received}, dl.Reason, dl.Attempts); derr != nil {

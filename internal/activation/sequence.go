@@ -143,7 +143,7 @@ func (s *Service) runComponent(ctx context.Context, caller *store.Identity, seq 
 	}
 	now := time.Now()
 	job := &invoker.Job{
-		ActivationID: gust.NewActivationID(now),
+		ActivationID: gust.NewActivationIDFor(now, ra.Action.RecordName()),
 		Namespace:    seq.Namespace,
 		Subject:      seq.Subject,
 		Action:       ra.Action,

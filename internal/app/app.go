@@ -201,6 +201,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}, log); err != nil {
 		return nil, err
 	}
+	a.Activations.SetRecordNamer(a.Entities)
 	if a.Guest, err = a.Keys.Ensure(ctx, DefaultNamespace, cfg.Auth); err != nil {
 		return nil, fmt.Errorf("namespace %s: %w", DefaultNamespace, err)
 	}

@@ -41,6 +41,7 @@ func (r *runner) store(ctx context.Context) error {
 		return err
 	}
 	defer acts.Close()
+	acts.SetRecordNamer(sampleNames{})
 	floor, err := b.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCHFLOOR", Subjects: []string{"floor.>"},
 		Storage: jetstream.FileStorage, AllowDirect: true, Duplicates: 2 * time.Minute})
 	if err != nil {
@@ -147,6 +148,20 @@ func publishFloor(ctx context.Context, js jetstream.JetStream, n int) (figures, 
 	return f, nil
 }
 
+// sampleNames tells the store the names of sampleActivation's records, as
+// a node's entity cache does for its actions.
+type sampleNames struct{}
+
+func (sampleNames) RecordNames(ns string, tag uint16) []string {
+	var out []string
+	for i := range 10 {
+		if name := "action-" + strconv.Itoa(i); gust.ActivationTag(name) == tag {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // sampleActivation is a typical record of a small wasm action, as the
 // invoker builds it, about 500 bytes of JSON; records rotate over ten
 // actions.
@@ -154,7 +169,7 @@ func sampleActivation(i int) *gust.Activation {
 	now := time.Now()
 	name := "action-" + strconv.Itoa(i%10)
 	return &gust.Activation{
-		Namespace: "guest", Name: name, Subject: "guest", ActivationID: gust.NewActivationID(now),
+		Namespace: "guest", Name: name, Subject: "guest", ActivationID: gust.NewActivationIDFor(now, name),
 		Start: now.UnixMilli(), End: now.UnixMilli(), Version: "0.0.1", Logs: []string{},
 		Response: gust.Response{StatusCode: gust.StatusSuccess, Result: json.RawMessage(`{"greeting":"Hello, bench!"}`)},
 		Annotations: gust.KeyValues{}.Set("limits", gust.DefaultActionLimits()).Set("path", "guest/"+name).

@@ -118,6 +118,15 @@ func (a *Action) Path() Path {
 	return Path{Namespace: ns, Package: pkg, Name: a.Name}
 }
 
+// RecordName is the name its activation records are listed under:
+// "[pkg/]name", as the activation list's name filter takes it.
+func (a *Action) RecordName() string {
+	if _, pkg, ok := strings.Cut(a.Namespace, "/"); ok && pkg != "" {
+		return pkg + "/" + a.Name
+	}
+	return a.Name
+}
+
 // MarshalJSON writes an action in OpenWhisk's field order.
 func (a Action) MarshalJSON() ([]byte, error) {
 	type plain Action

@@ -131,6 +131,41 @@ func NewActivationID(t time.Time) string {
 	return hex.EncodeToString(b[:])
 }
 
+// NewActivationIDFor is NewActivationID for a record named name ("[pkg/]action",
+// or a trigger's name): bits 48–63 are ActivationTag(name), so that a store
+// can find the record by id with an exact subject instead of a wildcard
+// over every record (see store.Activations.Get). 64 random bits remain.
+func NewActivationIDFor(t time.Time, name string) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16|uint64(ActivationTag(name)))
+	if _, err := rand.Read(b[8:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// ActivationTag is a 16-bit hash of a record name (FNV-1a, folded).
+func ActivationTag(name string) uint16 {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return uint16(h>>16) ^ uint16(h)
+}
+
+// ActivationIDTag returns bits 48–63 of an id: the tag of its record's
+// name when NewActivationIDFor made it, random bits otherwise.
+func ActivationIDTag(id string) (uint16, bool) {
+	if len(id) != 32 {
+		return 0, false
+	}
+	b, err := hex.DecodeString(id[12:16])
+	if err != nil {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(b), true
+}
+
 // ActivationIDTime returns the time embedded in a time-ordered id.
 func ActivationIDTime(id string) (time.Time, bool) {
 	if len(id) != 32 {

@@ -203,3 +203,30 @@ func FuzzParsePath(f *testing.F) {
 		}
 	})
 }
+
+func TestActivationIDFor(t *testing.T) {
+	now := time.UnixMilli(1_764_000_000_123)
+	seen := map[string]bool{}
+	for _, name := range []string{"hello", "pkg/hello", "a", "", strings.Repeat("n", 256)} {
+		id := NewActivationIDFor(now, name)
+		if err := ValidateActivationID(id); err != nil {
+			t.Fatalf("%q: %v", id, err)
+		}
+		if ts, ok := ActivationIDTime(id); !ok || !ts.Equal(now) {
+			t.Errorf("%s: time %v, want %v", id, ts, now)
+		}
+		if tag, ok := ActivationIDTag(id); !ok || tag != ActivationTag(name) {
+			t.Errorf("%s: tag %04x, want %04x", id, tag, ActivationTag(name))
+		}
+		if seen[id] {
+			t.Errorf("id %s twice", id)
+		}
+		seen[id] = true
+	}
+	if NewActivationIDFor(now, "x") == NewActivationIDFor(now, "x") {
+		t.Error("two ids of one name in one ms are equal")
+	}
+	if ActivationTag("hello") == ActivationTag("hellp") {
+		t.Error("tags of neighbouring names collide")
+	}
+}

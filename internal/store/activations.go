@@ -39,7 +39,8 @@ type Activations struct {
 	js     jetstream.JetStream
 	nc     *nats.Conn
 	log    *slog.Logger
-	prefix string // direct-get API subject
+	prefix string      // direct-get API subject
+	names  RecordNamer // nil: Get uses the wildcard only
 
 	in      chan pending
 	mu      sync.RWMutex
@@ -300,6 +301,22 @@ func (a *Activations) Get(ctx context.Context, ns, id string) (json.RawMessage, 
 	if ok && p.ns == ns {
 		return p.data, nil
 	}
+	// An id made for its record's name carries the name's tag: try the
+	// exact subjects of the names with that tag first. A wildcard over the
+	// action token costs the server a scan of the record's block when the
+	// block is not cached: ~25 µs for an exact subject against up to tens
+	// of ms at 1M records.
+	if tag, ok := gust.ActivationIDTag(id); ok && a.names != nil {
+		for _, name := range a.names.RecordNames(ns, tag) {
+			msg, err := a.direct(ctx, `{"last_by_subj":"`+activationSubject(ns, name, id)+`"}`)
+			if err != nil {
+				return nil, err
+			}
+			if msg != nil {
+				return msg.Data, nil
+			}
+		}
+	}
 	msg, err := a.direct(ctx, fmt.Sprintf(`{"last_by_subj":"act.%s.*.%s"}`, token(ns), id))
 	if err != nil {
 		return nil, err
@@ -309,6 +326,16 @@ func (a *Activations) Get(ctx context.Context, ns, id string) (json.RawMessage, 
 	}
 	return msg.Data, nil
 }
+
+// RecordNamer knows under which names records of a namespace may be
+// stored, by the tag in their ids (Entities is one).
+type RecordNamer interface {
+	RecordNames(ns string, tag uint16) []string
+}
+
+// SetRecordNamer makes Get look records up by exact subject first. Call it
+// before the store is used.
+func (a *Activations) SetRecordNamer(n RecordNamer) { a.names = n }
 
 // direct sends one direct-get request and returns the message, or nil when
 // there is none.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -69,6 +70,11 @@ type Entities struct {
 
 	mu    sync.RWMutex
 	cache map[string]*Record // by entity key
+	// names holds, per namespace and activation tag, the record names of
+	// every action and trigger this cache has seen (deleted ones too: their
+	// records outlive them), so that Activations.Get can look records up by
+	// exact subject.
+	names map[string]map[uint16][]string
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -95,7 +101,7 @@ func OpenEntities(ctx context.Context, js jetstream.JetStream, replicas int, log
 	if err != nil {
 		return nil, fmt.Errorf("code object store: %w", err)
 	}
-	e := &Entities{kv: kv, code: code, log: log, cache: make(map[string]*Record), done: make(chan struct{})}
+	e := &Entities{kv: kv, code: code, log: log, cache: make(map[string]*Record), names: make(map[string]map[uint16][]string), done: make(chan struct{})}
 	wctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	w, err := kv.WatchAll(wctx)
@@ -146,7 +152,38 @@ func (e *Entities) apply(entry jetstream.KeyValueEntry) {
 		e.log.Error("skip undecodable entity", "key", key, "err", err)
 		return
 	}
+	e.set(key, rec)
+}
+
+// set caches rec; e.mu is held.
+func (e *Entities) set(key string, rec *Record) {
 	e.cache[key] = rec
+	if rec.Type != TypeAction && rec.Type != TypeTrigger {
+		return
+	}
+	// An activation is recorded under its action's "[pkg/]name" (see
+	// activationName) or its trigger's name.
+	name := rec.Path.Name
+	if rec.Path.Package != "" {
+		name = rec.Path.Package + "/" + name
+	}
+	byTag := e.names[rec.Path.Namespace]
+	if byTag == nil {
+		byTag = make(map[uint16][]string)
+		e.names[rec.Path.Namespace] = byTag
+	}
+	tag := gust.ActivationTag(name)
+	if !slices.Contains(byTag[tag], name) {
+		byTag[tag] = append(byTag[tag], name)
+	}
+}
+
+// RecordNames returns the names under which activation records of
+// namespace ns with the given tag may be stored (gust.ActivationIDTag).
+func (e *Entities) RecordNames(ns string, tag uint16) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return slices.Clone(e.names[ns][tag])
 }
 
 func decodeRecord(key string, value []byte, rev uint64) (*Record, error) {
@@ -256,7 +293,7 @@ func (e *Entities) Put(ctx context.Context, p gust.Path, rec *Record, rev uint64
 	}
 	e.mu.Lock()
 	if cur, ok := e.cache[key]; !ok || cur.Revision < newRev {
-		e.cache[key] = stored
+		e.set(key, stored)
 	}
 	e.mu.Unlock()
 	return stored, nil

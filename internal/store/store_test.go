@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -360,5 +361,97 @@ func TestHugeLogsFitTheRecord(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGetByTaggedID: records whose ids carry their name's tag are found by
+// exact subject through the names the entity cache knows (actions in and
+// out of packages, triggers, deleted ones too), others by the wildcard, and
+// never across namespaces.
+func TestGetByTaggedID(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, t.TempDir())
+	log := slog.New(slog.DiscardHandler)
+	ents, err := OpenEntities(ctx, b.JS, 1, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ents.Close()
+	st, err := OpenActivations(ctx, b.Conn, b.JS, ActivationsConfig{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetRecordNamer(ents)
+
+	for _, e := range []struct {
+		typ  string
+		path gust.Path
+	}{
+		{TypeAction, gust.Path{Namespace: "guest", Name: "hello"}},
+		{TypeAction, gust.Path{Namespace: "guest", Package: "tools", Name: "hello"}},
+		{TypeTrigger, gust.Path{Namespace: "guest", Name: "tick"}},
+		{TypePackage, gust.Path{Namespace: "guest", Name: "tools"}},
+		{TypeAction, gust.Path{Namespace: "other", Name: "hello"}},
+	} {
+		a := &gust.Action{Namespace: e.path.EntityNamespace(), Name: e.path.Name, Updated: 1}
+		if _, err := ents.Put(ctx, e.path, record(t, e.typ, a), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := gust.Path{Namespace: "guest", Name: "gone"}
+	rec, err := ents.Put(ctx, gone, record(t, TypeAction, &gust.Action{Namespace: "guest", Name: "gone"}), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ents.Delete(ctx, gone, rec.Revision); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		ns, name string
+		want     bool
+	}{
+		{"guest", "hello", true}, {"guest", "tools/hello", true}, {"guest", "tick", true}, {"guest", "gone", true},
+		{"guest", "tools", false}, {"guest", "nobody", false}, {"other", "hello", true}, {"other", "tick", false},
+	} {
+		names := ents.RecordNames(tt.ns, gust.ActivationTag(tt.name))
+		if got := slices.Contains(names, tt.name); got != tt.want {
+			t.Errorf("RecordNames(%s, tag of %q) = %q: has it %v, want %v", tt.ns, tt.name, names, got, tt.want)
+		}
+	}
+
+	put := func(ns, name, id string) {
+		t.Helper()
+		act := newActivation(ns, name, time.Now())
+		act.ActivationID = id
+		done := make(chan error, 1)
+		if err := st.Put(act, done); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	tagged := gust.NewActivationIDFor(now, "tools/hello")
+	put("guest", "tools/hello", tagged)
+	untagged := gust.NewActivationID(now) // e.g. a derived id: found by the wildcard
+	put("guest", "nobody", untagged)
+	elsewhere := gust.NewActivationIDFor(now, "hello")
+	put("other", "hello", elsewhere)
+	for _, tt := range []struct {
+		ns, id string
+		found  bool
+	}{
+		{"guest", tagged, true}, {"guest", untagged, true}, {"other", elsewhere, true},
+		{"guest", elsewhere, false}, {"other", tagged, false}, {"guest", gust.NewActivationIDFor(now, "hello"), false},
+	} {
+		raw, err := st.Get(ctx, tt.ns, tt.id)
+		switch {
+		case tt.found && (err != nil || !strings.Contains(string(raw), tt.id)):
+			t.Errorf("Get(%s, %s) = %.60s, %v", tt.ns, tt.id, raw, err)
+		case !tt.found && gust.KindOf(err) != gust.KindNotFound:
+			t.Errorf("Get(%s, %s) = %.60s, %v; want not found", tt.ns, tt.id, raw, err)
+		}
 	}
 }
