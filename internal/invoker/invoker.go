@@ -369,7 +369,9 @@ func annotations(job *Job, res *sandbox.Result, start time.Time) gust.KeyValues 
 	if job.CausedBy != "" {
 		kv = kv.Set("causedBy", job.CausedBy)
 	}
-	if res.Start != sandbox.StartWarm {
+	if res.Start != sandbox.StartWarm && res.InitTime > 0 {
+		// Only when an init ran for this call: not for an instance that a
+		// pre-warm initialised ahead of it, nor for a call that never got one.
 		kv = kv.Set("initTime", res.InitTime.Milliseconds())
 	}
 	wait := int64(0)

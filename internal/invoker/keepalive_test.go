@@ -98,4 +98,7 @@ func TestPrewarm(t *testing.T) {
 	if startOf(next) != "prewarmed" || countOf(t, next) != 1 {
 		t.Fatalf("call after pre-warm: start %s count %d", startOf(next), countOf(t, next))
 	}
+	if v, ok := next.Annotations.Get("initTime"); ok {
+		t.Errorf("call after pre-warm has initTime %s: its instance was initialised ahead of it", v)
+	}
 }
