@@ -1,8 +1,11 @@
 package api
 
 import (
+	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -250,7 +253,17 @@ func (s *Server) buildExec(in *execPut) (gust.Exec, []byte, error) {
 	if in.Kind == "" {
 		return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nexec.kind is missing.")
 	}
-	kind, err := s.resolveKind(in.Kind)
+	kindName := in.Kind
+	if kindName == "blackbox" {
+		// `wsk action create --native` sends OpenWhisk's skeleton image
+		// with an executable (or a zip holding exec): that is kind native.
+		// Other images would need an OCI runtime.
+		if img, _, _ := strings.Cut(in.Image, ":"); img != "" && img != "openwhisk/dockerskeleton" {
+			return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The image '%s' cannot run here: this platform runs no container images. Use kind 'native' (or wsk --native) with an executable, or a zip holding one named exec.", in.Image)
+		}
+		kindName = "native"
+	}
+	kind, err := s.resolveKind(kindName)
 	if err != nil {
 		return gust.Exec{}, nil, err
 	}
@@ -262,13 +275,57 @@ func (s *Server) buildExec(in *execPut) (gust.Exec, []byte, error) {
 	}
 	exec := gust.Exec{Kind: kind, Code: *in.Code, Binary: gust.LooksBase64(*in.Code), Main: in.Main}
 	if kind == "wasm" && !exec.Binary {
-		return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\na wasm action's code must be the module, base64-encoded.")
+		return gust.Exec{}, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\na wasm action's code must be the module, base64-encoded (with wsk, zip it first: zip f.zip f.wasm; wsk action create f f.zip --kind wasm).")
 	}
 	code, err := exec.DecodeCode()
 	if err != nil {
 		return gust.Exec{}, nil, err
 	}
+	if kind == "wasm" && bytes.HasPrefix(code, []byte("PK\x03\x04")) {
+		// OpenWhisk's CLI sends only zips base64-encoded: a module comes
+		// zipped. The action keeps the module itself.
+		if code, err = wasmFromZip(code, in.Main, s.cfg.Limits.MaxCodeSize); err != nil {
+			return gust.Exec{}, nil, err
+		}
+		exec.Code, exec.Main = base64.StdEncoding.EncodeToString(code), ""
+	}
 	return exec, code, nil
+}
+
+// wasmFromZip returns the module in a zip: the entry named main, else its
+// only .wasm file. The module is read no further than max bytes.
+func wasmFromZip(data []byte, main string, max int) ([]byte, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nthe wasm action's zip cannot be read: %v", err)
+	}
+	var found []*zip.File
+	for _, f := range zr.File {
+		if main != "" && f.Name == main || main == "" && strings.HasSuffix(f.Name, ".wasm") {
+			found = append(found, f)
+		}
+	}
+	switch {
+	case len(found) == 0 && main != "":
+		return nil, gust.Errorf(gust.KindInvalid, "The wasm action's zip has no entry %q.", main)
+	case len(found) == 0:
+		return nil, gust.Errorf(gust.KindInvalid, "The wasm action's zip holds no .wasm file.")
+	case len(found) > 1:
+		return nil, gust.Errorf(gust.KindInvalid, "The wasm action's zip holds several .wasm files: name the module with main (wsk --main).")
+	}
+	rc, err := found[0].Open()
+	if err != nil {
+		return nil, gust.Errorf(gust.KindInvalid, "The wasm action's zip entry %q cannot be read: %v", found[0].Name, err)
+	}
+	defer rc.Close()
+	mod, err := io.ReadAll(io.LimitReader(rc, int64(max)+1))
+	if err != nil {
+		return nil, gust.Errorf(gust.KindInvalid, "The wasm action's zip entry %q cannot be read: %v", found[0].Name, err)
+	}
+	if len(mod) > max {
+		return nil, gust.Errorf(gust.KindTooLarge, "The exec is larger than allowed: the module in the zip is over %d bytes.", max)
+	}
+	return mod, nil
 }
 
 func (s *Server) getAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
