@@ -294,6 +294,18 @@ func MergeParams(a *gust.Action, body json.RawMessage, maxPayload int) (json.Raw
 // action < request body, and final protects inherited parameters too.
 func MergeInherited(inherited gust.KeyValues, a *gust.Action, body json.RawMessage, maxPayload int) (json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
+	bound := a.Parameters
+	if len(inherited) > 0 {
+		bound = inherited.Merge(a.Parameters)
+	}
+	if len(bound) == 0 && (len(body) == 0 || body[0] == '{' && json.Valid(body)) {
+		// Nothing to merge: the body is the parameters (checked without
+		// decoding it, which is most of the cost of an invoke's merge).
+		if len(body) == 0 {
+			return json.RawMessage("{}"), nil
+		}
+		return body, nil
+	}
 	var req map[string]json.RawMessage
 	if len(body) > 0 {
 		if body[0] != '{' {
@@ -302,16 +314,6 @@ func MergeInherited(inherited gust.KeyValues, a *gust.Action, body json.RawMessa
 		if err := json.Unmarshal(body, &req); err != nil {
 			return nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\n%v", err)
 		}
-	}
-	bound := a.Parameters
-	if len(inherited) > 0 {
-		bound = inherited.Merge(a.Parameters)
-	}
-	if len(bound) == 0 {
-		if len(body) == 0 {
-			return json.RawMessage("{}"), nil
-		}
-		return body, nil
 	}
 	merged := bound.Object(true)
 	final := a.Annotations.IsTrue("final")

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -37,6 +38,23 @@ type Limits struct {
 	Logs        int `json:"logs"`                // MB
 	Concurrency int `json:"concurrency"`         // activations per instance
 	Instances   int `json:"instances,omitempty"` // 0: the namespace limit
+}
+
+// AppendJSON appends l as encoding/json writes it.
+func (l Limits) AppendJSON(b []byte) []byte {
+	b = append(b, `{"timeout":`...)
+	b = strconv.AppendInt(b, int64(l.Timeout), 10)
+	b = append(b, `,"memory":`...)
+	b = strconv.AppendInt(b, int64(l.Memory), 10)
+	b = append(b, `,"logs":`...)
+	b = strconv.AppendInt(b, int64(l.Logs), 10)
+	b = append(b, `,"concurrency":`...)
+	b = strconv.AppendInt(b, int64(l.Concurrency), 10)
+	if l.Instances != 0 {
+		b = append(b, `,"instances":`...)
+		b = strconv.AppendInt(b, int64(l.Instances), 10)
+	}
+	return append(b, '}')
 }
 
 // LimitsPatch is a partial Limits as sent on PUT.

@@ -50,18 +50,11 @@ type Activation struct {
 	Annotations  KeyValues `json:"annotations"`
 }
 
-// MarshalJSON leaves out end and duration when the end is unknown (End is
-// zero), as OpenWhisk does for trigger activations, which never end.
+// MarshalJSON writes the extended form (AppendJSON). A record that never
+// ended (End is zero, a trigger's) has no end and no duration, as in
+// OpenWhisk.
 func (a Activation) MarshalJSON() ([]byte, error) {
-	type plain Activation
-	if a.End != 0 {
-		return json.Marshal(plain(a))
-	}
-	return json.Marshal(struct {
-		plain
-		End      *int64 `json:"end,omitempty"`
-		Duration *int64 `json:"duration,omitempty"`
-	}{plain: plain(a)})
+	return a.AppendJSON(make([]byte, 0, 512))
 }
 
 // Response is an activation's outcome.
@@ -72,16 +65,7 @@ type Response struct {
 
 // MarshalJSON writes the extended response form: status text, success, result, size.
 func (r Response) MarshalJSON() ([]byte, error) {
-	result := r.Result
-	if len(result) == 0 {
-		result = json.RawMessage("{}")
-	}
-	return json.Marshal(struct {
-		Status  string          `json:"status"`
-		Success bool            `json:"success"`
-		Result  json.RawMessage `json:"result"`
-		Size    int             `json:"size"`
-	}{r.StatusCode.String(), r.StatusCode == StatusSuccess, result, len(result)})
+	return r.AppendJSON(make([]byte, 0, 64+len(r.Result)))
 }
 
 // UnmarshalJSON reads the extended form back.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +116,8 @@ func activationSubject(ns, name, id string) string {
 // activation JSON. When durable is non-nil it receives the outcome of the
 // write once the stream acknowledged it (or failed for good).
 func (a *Activations) Put(act *gust.Activation, durable chan error) error {
-	data, err := json.Marshal(act)
+	// AppendJSON directly: json.Marshal would compact its output again.
+	data, err := act.AppendJSON(make([]byte, 0, 768))
 	if err != nil {
 		return fmt.Errorf("encode activation: %w", err)
 	}
@@ -123,7 +126,8 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 			return err
 		}
 	}
-	p := pending{id: act.ActivationID, ns: act.Namespace, name: activationName(act), subject: activationSubject(act.Namespace, activationName(act), act.ActivationID), data: data, done: durable}
+	name := activationName(act)
+	p := pending{id: act.ActivationID, ns: act.Namespace, name: name, subject: activationSubject(act.Namespace, name, act.ActivationID), data: data, done: durable}
 	a.mu.Lock()
 	a.puts++
 	p.order = a.puts
@@ -179,7 +183,13 @@ func fitRecord(act *gust.Activation, size int) ([]byte, error) {
 func activationName(act *gust.Activation) string {
 	if raw, ok := act.Annotations.Get("path"); ok {
 		var path string
-		if json.Unmarshal(raw, &path) == nil {
+		if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			path = string(raw[1 : len(raw)-1]) // no escapes: the common case, without a decode
+			if strings.Count(path, "/") < 2 {
+				return act.Name // "ns/name": no package
+			}
+		}
+		if path != "" || json.Unmarshal(raw, &path) == nil {
 			if p, err := gust.ParsePath("/"+path, act.Namespace); err == nil && p.Package != "" {
 				return p.Package + "/" + p.Name
 			}
