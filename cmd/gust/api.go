@@ -95,6 +95,11 @@ func runAPICreate(ctx context.Context, c *cliCtx) error {
 	if err := checkAPIPath(rel); err != nil {
 		return err
 	}
+	// As wsk, which refuses it before calling the server (the server
+	// refuses it too).
+	if respType != "http" && len(apiPathParams(rel)) > 0 {
+		return usagef("A response type of 'http' is required when using path parameters.")
+	}
 	verb, err := checkAPIVerb(verbIn)
 	if err != nil {
 		return err

@@ -95,8 +95,25 @@ func TestAPICreateErrors(t *testing.T) {
 			t.Errorf("createApi called for an action that cannot serve: %+v", r)
 		}
 	}
+	// As wsk: path parameters need the http response type, refused before
+	// anything is sent.
+	for _, args := range [][]string{
+		{"api", "create", "/hello", "/books/{id}", "get", "hello"},
+		{"api", "create", "/hello", "/books/{id}", "get", "hello", "--response-type", "json"},
+		{"api", "create", "/books/{id}/x", "put", "hello", "--response-type", "text"},
+	} {
+		_, _, err = runCmd(t, args...)
+		if err == nil || err.Error() != "A response type of 'http' is required when using path parameters." || exitCode(err) != 2 {
+			t.Errorf("%q: err = %v (exit %d)", args, err, exitCode(err))
+		}
+	}
+	for _, r := range f.requests() {
+		if r.method == "POST" {
+			t.Errorf("createApi called for path parameters without --response-type http: %+v", r)
+		}
+	}
 	// The management action's own failure is shown as it is, without HTTP noise.
-	_, _, err = runCmd(t, "api", "create", "/hello", "/{__ow_x}", "get", "hello")
+	_, _, err = runCmd(t, "api", "create", "/hello", "/{__ow_x}", "get", "hello", "--response-type", "http")
 	if err == nil || err.Error() != "Unable to create API: API creation failure: path '/{__ow_x}' is not valid: '__ow_x' is a reserved parameter." {
 		t.Errorf("gateway failure: err = %v", err)
 	}

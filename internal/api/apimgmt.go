@@ -143,12 +143,20 @@ func (s *Server) createAPI(w http.ResponseWriter, r *http.Request, id *store.Ide
 		if msg != "" {
 			return apiFailure(msg)
 		}
+		for _, rt := range api.Routes {
+			if err := s.checkRouteTarget(ns, rt); err != nil {
+				return err
+			}
+		}
 		base = api.BasePath
 		next = func(*store.API) *store.API { return api }
 	} else {
 		route, msg := routeFromDoc(&doc, ns, respType)
 		if msg != "" {
 			return apiFailure("API creation failure: " + msg)
+		}
+		if err := s.checkRouteTarget(ns, route); err != nil {
+			return err
 		}
 		base = cleanBasePath(doc.GatewayBasePath)
 		next = func(cur *store.API) *store.API {
@@ -193,6 +201,39 @@ func (s *Server) updateAPI(r *http.Request, ns, base string, next func(cur *stor
 	}
 }
 
+// checkRouteTarget refuses a route of namespace ns to an action ns may not
+// invoke. The route runs its action as ns, so it may reach what an invoke
+// by ns may: ns's own actions and those of published packages, directly or
+// through a binding (store.ResolveAction). Anything else would let one
+// namespace serve, and so run, another's private actions. An action that
+// does not exist (yet) is accepted: the route answers 404 until it does,
+// as with OpenWhisk's gateway, and serveRoute resolves it again anyway.
+func (s *Server) checkRouteTarget(ns string, rt store.Route) error {
+	p, err := gust.ParsePath(rt.Action, ns)
+	if err != nil {
+		return gust.Errorf(gust.KindInvalid, "API creation failure: action name '%s' is not valid.", rt.Action)
+	}
+	_, err = s.cfg.Entities.ResolveAction(p, ns)
+	if err == nil {
+		return nil
+	}
+	switch gust.KindOf(err) {
+	case gust.KindNotFound:
+		return nil
+	case gust.KindForbidden:
+		return gust.Errorf(gust.KindForbidden, "API creation failure: namespace '%s' may not serve the action '%s': "+
+			"an API may only serve its namespace's own actions and those of published packages.", ns, p)
+	case gust.KindInvalid:
+		return gust.Errorf(gust.KindInvalid, "API creation failure: action '%s': %s", p, gust.MessageOf(err))
+	}
+	return err
+}
+
+// msgPathParamsHTTP is wsk's refusal of a route with path parameters and
+// another response type than http. wsk checks it before calling createApi;
+// Gust checks it here too, for clients that do not.
+const msgPathParamsHTTP = "A response type of 'http' is required when using path parameters."
+
 // routeFromDoc builds the route of a createApi apidoc; msg says what is wrong.
 func routeFromDoc(doc *apiDoc, ns, respType string) (route store.Route, msg string) {
 	verb := strings.ToUpper(doc.GatewayMethod)
@@ -203,7 +244,12 @@ func routeFromDoc(doc *apiDoc, ns, respType string) (route store.Route, msg stri
 	if msg != "" {
 		return route, msg
 	}
+	if respType != "http" && len(pathParamNames(rel)) > 0 {
+		return route, msgPathParamsHTTP
+	}
 	// "_" and the apidoc's own namespace both mean the caller's namespace.
+	// Another namespace is kept as given: checkRouteTarget decides whether
+	// the caller may serve its action.
 	actionNS := doc.Action.Namespace
 	if actionNS == "_" || actionNS == doc.Namespace {
 		actionNS = ns
@@ -219,7 +265,9 @@ func routeFromDoc(doc *apiDoc, ns, respType string) (route store.Route, msg stri
 }
 
 // apiFromSwagger builds an API from a whole swagger document (wsk api
-// create -c FILE), which replaces whatever the base path had.
+// create -c FILE), which replaces whatever the base path had. Each
+// operation's x-openwhisk names its action; createAPI checks that the
+// namespace may reach it, whatever namespace the document names.
 func apiFromSwagger(raw json.RawMessage, ns, respType string) (*store.API, string) {
 	var sw struct {
 		BasePath string `json:"basePath"`
@@ -272,6 +320,9 @@ func apiFromSwagger(raw json.RawMessage, ns, respType string) (*store.API, strin
 			rt := respType
 			if i := strings.LastIndexByte(x.URL, '.'); i >= 0 && slices.Contains(apiResponseTypes, x.URL[i+1:]) {
 				rt = x.URL[i+1:]
+			}
+			if rt != "http" && len(pathParamNames(relPath)) > 0 {
+				return nil, fmt.Sprintf("API creation failure: operation %s %s: %s", verb, rel, msgPathParamsHTTP)
 			}
 			api.Routes = append(api.Routes, store.Route{RelPath: relPath, Verb: verb, Action: p.String(), ResponseType: rt})
 		}

@@ -13,6 +13,11 @@ import (
 // serveRoute serves managed APIs at /api/{namespace}/{basepath}/{relpath}:
 // the route matching the path and verb runs its web action like a web
 // request, with {name} path parameters as parameters.
+//
+// The route's namespace is the caller: its own actions, in its packages or
+// through its bindings, and those of published packages are reachable, as
+// for any invoke; nothing else is, whatever the stored route names (routes
+// written before creation checked this are caught here).
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) error {
 	received := s.now()
 	ns := r.PathValue("ns")
@@ -21,6 +26,10 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Routes == nil || ns == "v1" {
 		return gust.ErrNotFound
 	}
+	// OpenWhisk's gateway serves every API with CORS enabled: it answers
+	// preflights and marks responses, errors included, readable from any
+	// origin. runWeb takes these off for an action with web-custom-options.
+	setWebCORS(w.Header(), r)
 	if !webMethod(r.Method) {
 		return gust.Errorf(gust.KindMethod, gust.MsgMethod)
 	}
@@ -36,7 +45,20 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) error {
 			segs = append(segs, u)
 		}
 	}
-	m, err := matchRoute(s.cfg.Routes.List(ns), r.Method, segs)
+	apis := s.cfg.Routes.List(ns)
+	m, err := matchRoute(apis, r.Method, segs)
+	if r.Method == http.MethodOptions && gust.KindOf(err) == gust.KindMethod {
+		// A preflight of a path served for other verbs: it is about the
+		// verb the browser names, whose action may answer OPTIONS itself
+		// (web-custom-options); else the platform answers.
+		if verb := strings.ToUpper(r.Header.Get("Access-Control-Request-Method")); verb != "" && verb != http.MethodOptions {
+			m, err = matchRoute(apis, verb, segs)
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -44,15 +66,14 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return gust.ErrNotFound
 	}
-	owner, p, a, err := s.resolveWebAction(p.Namespace, p.Package, p.Name)
+	wa, err := s.resolveWebAction(ns, p)
 	if err != nil {
 		return err
 	}
-	if r.ContentLength > int64(s.cfg.Limits.MaxPayloadSize) {
-		return gust.Errorf(gust.KindTooLarge, "Request larger than allowed: %d > %d bytes.", r.ContentLength, s.cfg.Limits.MaxPayloadSize)
-	}
-	call := webCall{ext: "." + m.route.ResponseType, path: m.relPath, pathParams: m.params, viaRoute: true}
-	return s.runWeb(w, r, received, owner, p, a, call)
+	call := webCall{ext: "." + m.route.ResponseType, path: m.relPath, pathParams: m.params,
+		// The route owner vouches for its callers only with its own actions.
+		vouched: wa.own}
+	return s.runWeb(w, r, received, wa, call)
 }
 
 // routeMatch is the route chosen for a request.
@@ -65,7 +86,8 @@ type routeMatch struct {
 // matchRoute picks the route for method and the unescaped path segments
 // after the namespace. The longest matching base path wins; within it the
 // route with the most literal segments. HEAD falls back to a GET route. A
-// path that matches only routes of other verbs gets 405.
+// path that matches only routes of other verbs gets 405 (serveRoute answers
+// OPTIONS there itself).
 func matchRoute(apis []*store.API, method string, segs []string) (*routeMatch, error) {
 	var best *routeMatch
 	bestBase, bestLiterals := -1, -1

@@ -18,9 +18,11 @@ import (
 )
 
 // Web actions (reference/openwhisk.md §6): any verb on
-// /api/v1/web/{namespace}/{package|default}/{action}[.ext][/rest] runs an
-// action annotated web-export under its owner's identity, with the HTTP
-// request as parameters, and turns the result into the HTTP response.
+// /api/v1/web/{namespace}/{package|binding|default}/{action}[.ext][/rest]
+// runs an action annotated web-export as {namespace}, with the HTTP request
+// as parameters, and turns the result into the HTTP response. The action is
+// {namespace}'s own, or one of another namespace's published package
+// reached through a binding of {namespace}.
 
 const webPrefix = "/api/v1/web/"
 
@@ -89,7 +91,12 @@ type webCall struct {
 	path       string            // __ow_path
 	project    []string          // result fields to project (non-.http extensions only)
 	pathParams map[string]string // path parameters of an API route
-	viaRoute   bool              // through a managed API route: the route owner vouches for the caller
+	// vouched: the request came through a managed API route of the
+	// action's own namespace, whose owner vouches for the caller, so the
+	// action's require-whisk-auth is not asked (OpenWhisk's gateway sends
+	// the secret itself). Never set for an action of another namespace's
+	// shared package: its owner vouched for nobody.
+	vouched bool
 }
 
 // serveWeb handles /api/v1/web/...: every verb, with or without credentials.
@@ -102,10 +109,9 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r.ContentLength > int64(s.cfg.Limits.MaxPayloadSize) {
-		return gust.Errorf(gust.KindTooLarge, "Request larger than allowed: %d > %d bytes.", r.ContentLength, s.cfg.Limits.MaxPayloadSize)
-	}
-	owner, p, a, err := s.resolveWebAction(t.Namespace, t.Package, t.Action)
+	// The URL's namespace is the caller's: an action of another namespace
+	// is reached through a binding of this one (OpenWhisk's semantics).
+	wa, err := s.resolveWebAction(t.Namespace, gust.Path{Namespace: t.Namespace, Package: t.Package, Name: t.Action})
 	if err != nil {
 		return err
 	}
@@ -122,7 +128,7 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) error {
 			call.project = append(call.project, field)
 		}
 	}
-	return s.runWeb(w, r, received, owner, p, a, call)
+	return s.runWeb(w, r, received, wa, call)
 }
 
 func webMethod(m string) bool {
@@ -133,35 +139,51 @@ func webMethod(m string) bool {
 	return false
 }
 
-// resolveWebAction finds a web action and its owner. Everything that fails
-// is "not found", never "forbidden": a web URL must not reveal whether an
-// action exists when it is not exported.
-//
-// This is the one place that resolves the package segment: plain packages
-// now; bindings and shared packages of other namespaces come with packages.
-func (s *Server) resolveWebAction(ns, pkg, name string) (*store.Identity, gust.Path, *gust.Action, error) {
-	p := gust.Path{Namespace: ns, Package: pkg, Name: name}
-	owner, ok := s.cfg.Keys.ByNamespace(ns)
+// webAction is a web action resolved for a request.
+type webAction struct {
+	// caller is the namespace the activation runs as and is recorded in:
+	// the web URL's, or the route's.
+	caller *store.Identity
+	// path is the action as asked for, through a binding maybe; the
+	// invoker resolves it again and merges the inherited parameters.
+	path   gust.Path
+	action *gust.Action
+	// bound are the parameters bound on the way: package < binding <
+	// action. A request may not override them when the action is final.
+	bound gust.KeyValues
+	// own: the action lives in the caller's namespace, not in another
+	// namespace's shared package.
+	own bool
+}
+
+// resolveWebAction finds the web action at p for a request in namespace
+// caller, through the resolver every invoke uses (store.ResolveAction): the
+// caller's own actions, in its packages or through its bindings, and the
+// actions of published packages. Everything that fails is "not found",
+// never "forbidden": a web URL must not reveal whether an action exists
+// when it is not exported or not shared.
+func (s *Server) resolveWebAction(caller string, p gust.Path) (*webAction, error) {
+	id, ok := s.cfg.Keys.ByNamespace(caller)
 	if !ok {
-		return nil, p, nil, gust.ErrNotFound
+		return nil, gust.ErrNotFound
 	}
-	if pkg != "" {
-		if _, err := s.cfg.Entities.GetType(gust.Path{Namespace: ns, Name: pkg}, store.TypePackage); err != nil {
-			return nil, p, nil, gust.ErrNotFound
+	ra, err := s.cfg.Entities.ResolveAction(p, caller)
+	if err != nil {
+		switch gust.KindOf(err) {
+		case gust.KindNotFound, gust.KindForbidden, gust.KindInvalid:
+			return nil, gust.ErrNotFound
 		}
+		return nil, err
 	}
-	rec, err := s.cfg.Entities.GetType(p, store.TypeAction)
-	if err != nil {
-		return nil, p, nil, gust.ErrNotFound
-	}
-	a, err := rec.Action()
-	if err != nil {
-		return nil, p, nil, err
-	}
+	a := ra.Action
 	if !a.Annotations.IsTrue("web-export") {
-		return nil, p, nil, gust.ErrNotFound
+		return nil, gust.ErrNotFound
 	}
-	return owner, p, a, nil
+	bound := a.Parameters
+	if len(ra.Params) > 0 {
+		bound = ra.Params.Merge(a.Parameters)
+	}
+	return &webAction{caller: id, path: p, action: a, bound: bound, own: ra.Path.Namespace == caller}, nil
 }
 
 // Default CORS headers of web actions (OpenWhisk's CorsSettings.WebActions).
@@ -170,21 +192,37 @@ const (
 	webAllowHeaders = "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"
 )
 
+// setWebCORS marks a response as readable from any origin, with the
+// headers a preflight may ask for.
+func setWebCORS(h http.Header, r *http.Request) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", webAllowMethods)
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", req)
+	} else {
+		h.Set("Access-Control-Allow-Headers", webAllowHeaders)
+	}
+}
+
+// clearWebCORS removes what setWebCORS set.
+func clearWebCORS(h http.Header) {
+	h.Del("Access-Control-Allow-Origin")
+	h.Del("Access-Control-Allow-Methods")
+	h.Del("Access-Control-Allow-Headers")
+}
+
 // runWeb checks access, builds the action's input from the request, runs
 // the action and writes its result as the response.
-func (s *Server) runWeb(w http.ResponseWriter, r *http.Request, received time.Time, owner *store.Identity, p gust.Path, a *gust.Action, call webCall) error {
-	customOptions := a.Annotations.IsTrue("web-custom-options")
-	if !customOptions {
+func (s *Server) runWeb(w http.ResponseWriter, r *http.Request, received time.Time, wa *webAction, call webCall) error {
+	a := wa.action
+	if a.Annotations.IsTrue("web-custom-options") {
+		// The action's CORS headers are its own (a route may have set the
+		// platform's already).
+		clearWebCORS(w.Header())
+	} else {
 		// The platform answers preflights itself and marks every response,
 		// errors included, as readable from any origin.
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", webAllowMethods)
-		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-			h.Set("Access-Control-Allow-Headers", req)
-		} else {
-			h.Set("Access-Control-Allow-Headers", webAllowHeaders)
-		}
+		setWebCORS(w.Header(), r)
 		if r.Method == http.MethodOptions {
 			w.WriteHeader(http.StatusOK)
 			return nil
@@ -193,19 +231,29 @@ func (s *Server) runWeb(w http.ResponseWriter, r *http.Request, received time.Ti
 	user := s.webCaller(r)
 	// With web-custom-options the action answers OPTIONS itself, before any
 	// authentication (a browser's preflight carries no credentials).
-	if !call.viaRoute && r.Method != http.MethodOptions && !webAuthorized(a.Annotations, r.Header, user) {
+	if !call.vouched && r.Method != http.MethodOptions && !webAuthorized(a.Annotations, r.Header, user) {
 		return gust.Errorf(gust.KindUnauthorized, gust.MsgNoAuth)
 	}
-	body, err := readBody(w, r, s.cfg.Limits.MaxPayloadSize)
+	// The limit (the calling namespace's) holds the body as the client sent
+	// it, as OpenWhisk limits the request entity: a binary body grows by a
+	// third when it is base64-encoded for the action, which must not make a
+	// body within the limit too large. Bound parameters count with it.
+	limit := wa.caller.Effective(s.cfg.Limits).MaxPayloadSize
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		return err
 	}
-	params, err := webParams(r, body, a, user, call)
+	if len(wa.bound) > 0 {
+		if n := len(body) + wa.bound.Size(); n > limit {
+			return gust.Errorf(gust.KindTooLarge, "Request larger than allowed: %d > %d bytes.", n, limit)
+		}
+	}
+	params, err := webParams(r, body, a, wa.bound, user, call)
 	if err != nil {
 		return err
 	}
 	out, err := s.cfg.Invoker.Invoke(r.Context(), activation.Request{
-		Caller: owner, Path: p, Params: params, Blocking: true, Received: received,
+		Caller: wa.caller, Path: wa.path, Params: params, Blocking: true, Received: received,
 		Wait: time.Duration(s.cfg.Limits.MaxBlockingWait) * time.Millisecond,
 	})
 	if err != nil {
@@ -298,9 +346,10 @@ var webReserved = []string{"__ow_method", "__ow_headers", "__ow_path", "__ow_use
 // become parameters (body over query), and any other body goes under
 // __ow_body; with raw-http the query and body arrive unparsed in __ow_query
 // and __ow_body. Request parameters may not set a reserved __ow_* key nor,
-// for an action annotated final, one of its bound parameters. The action's
-// own parameters are merged under these by the activation service.
-func webParams(r *http.Request, body []byte, a *gust.Action, user *store.Identity, call webCall) (json.RawMessage, error) {
+// for an action annotated final, one of the parameters bound to it or to
+// its package and binding. Those bound parameters are merged under these by
+// the activation service.
+func webParams(r *http.Request, body []byte, a *gust.Action, bound gust.KeyValues, user *store.Identity, call webCall) (json.RawMessage, error) {
 	raw := a.Annotations.IsTrue("raw-http")
 	in := map[string]any{
 		"__ow_method":  strings.ToLower(r.Method),
@@ -368,8 +417,8 @@ func webParams(r *http.Request, body []byte, a *gust.Action, user *store.Identit
 	}
 	final := a.Annotations.IsTrue("final")
 	for k := range req {
-		_, bound := a.Parameters.Get(k)
-		if bound && final || isReserved(k) {
+		_, isBound := bound.Get(k)
+		if isBound && final || isReserved(k) {
 			return nil, gust.Errorf(gust.KindInvalid, gust.MsgReservedParam)
 		}
 	}

@@ -48,6 +48,7 @@ func FuzzRenderWeb(f *testing.F) {
 		`{"headers":"x"}`, `{"headers":{"X":null}}`, `{"headers":{"X":{"a":1}}}`, `{"headers":{"bad name":"1"}}`, `{"body":""}`, `{"body":null}`,
 		`[1,2]`, `"str"`, `1`, `null`, `{}`, `{"html":"<p/>"}`, `{"svg":"<svg/>"}`, `{"text":3}`, `{"body":{"a":[1]}}`, ``, `{`,
 		`{"headers":{"Set-Cookie":[["a"],"b"]}}`, `{"statusCode":"+200","body":"x"}`, `{"headers":{"X":"a\r\nb"}}`,
+		`{"body":null,"text":"x"}`, `{"body":null,"html":"<p/>"}`, `{"body":"","statusCode":200}`, `{"body":null,"statusCode":"201"}`,
 	} {
 		for ext := range uint8(len(webExts)) {
 			f.Add(ext, []byte(s), ext%2 == 0)

@@ -89,6 +89,9 @@ func textResponse(contentType string, body []byte) *webResponse {
 
 // stringResponse renders .html and .svg: a string from the result's body
 // field, else its named field (html, svg), or the projected value itself.
+// Anything else, a result without either field included, is 400 "Response
+// is not valid 'text/html'." (or 'image/svg+xml'): OpenWhisk's controller
+// answers so, where .text answers 404 for a missing field (§6).
 func stringResponse(result json.RawMessage, projected bool, name, media, contentType string) (*webResponse, error) {
 	v := result
 	if !projected && v[0] == '{' {
@@ -101,8 +104,10 @@ func stringResponse(result json.RawMessage, projected bool, name, media, content
 	return textResponse(contentType, []byte(s)), nil
 }
 
-// field returns the first of the named fields present (and not null) in the
-// object v, trimmed, or nil.
+// field returns the first of the named fields present in the object v,
+// trimmed, or nil. A field that is null is present: OpenWhisk looks at
+// "body" whenever the result has one, so {"body":null,"text":"x"} is the
+// text "null", not "x".
 func field(v json.RawMessage, names ...string) json.RawMessage {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(v, &obj) != nil {
@@ -110,9 +115,7 @@ func field(v json.RawMessage, names ...string) json.RawMessage {
 	}
 	for _, n := range names {
 		if f, ok := obj[n]; ok {
-			if f = bytes.TrimSpace(f); string(f) != "null" {
-				return f
-			}
+			return bytes.TrimSpace(f)
 		}
 	}
 	return nil
@@ -160,7 +163,10 @@ func renderHTTP(result json.RawMessage) (*webResponse, error) {
 	body := bytes.TrimSpace(obj["body"])
 	switch {
 	case len(body) == 0 || string(body) == "null" || string(body) == `""`:
-		// No entity: a Content-Type header would describe nothing.
+		// No entity, and 204 unless the action chose a status: OpenWhisk's
+		// controller answers an absent, null and empty string body alike
+		// (§6 "204 if no body"; "" is no body). A Content-Type header would
+		// describe nothing.
 		if wr.status == 0 {
 			wr.status = http.StatusNoContent
 		}

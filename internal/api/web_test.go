@@ -7,15 +7,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/openwhisk-client-go/whisk"
 
 	"github.com/gust-faas/gust/internal/app"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/gusttest"
 	"github.com/gust-faas/gust/internal/sandbox/wasm/wasmtest"
-	"github.com/gust-faas/gust/internal/store"
 )
 
 // webEcho builds the webecho fixture (internal/sandbox/wasm/wasmtest/
@@ -52,21 +54,46 @@ func kv(m map[string]any) []map[string]any {
 // and annotations; web-export is true unless annotations say otherwise.
 func (n *webNode) action(name string, params, annotations map[string]any) {
 	n.t.Helper()
+	n.actionAs(n.Auth, name, params, annotations)
+}
+
+// actionAs is action in the namespace of the credentials auth ("uuid:key").
+func (n *webNode) actionAs(auth, name string, params, annotations map[string]any) {
+	n.t.Helper()
 	ann := map[string]any{"web-export": true}
 	for k, v := range annotations {
 		ann[k] = v
 	}
-	body, _ := json.Marshal(map[string]any{
+	n.put(auth, "/api/v1/namespaces/_/actions/"+name+"?overwrite=true", map[string]any{
 		"exec":        map[string]any{"kind": "wasm", "code": n.code},
 		"parameters":  kv(params),
 		"annotations": kv(ann),
 	})
-	resp := n.Do(n.t, "PUT", "/api/v1/namespaces/_/actions/"+name+"?overwrite=true", bytes.NewReader(body))
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(resp.Body)
-		n.t.Fatalf("create action %s: %d %s", name, resp.StatusCode, b)
+}
+
+// put PUTs doc as JSON with the credentials auth and fails unless it is 200.
+func (n *webNode) put(auth, path string, doc any) {
+	n.t.Helper()
+	body, _ := json.Marshal(doc)
+	r := n.send("PUT", path, bytes.NewReader(body), map[string]string{"Authorization": basicAuth(auth), "Content-Type": "application/json"})
+	if r.status != 200 {
+		n.t.Fatalf("PUT %s: %d %s", path, r.status, r.body)
 	}
+}
+
+// namespace creates namespace ns and returns its credentials.
+func (n *webNode) namespace(ns string) string {
+	n.t.Helper()
+	id, err := n.Keys.Ensure(context.Background(), ns, "")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return id.Auth()
+}
+
+// basicAuth is the Authorization header of the credentials "uuid:key".
+func basicAuth(auth string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(auth))
 }
 
 // result creates a web action that returns result.
@@ -292,7 +319,11 @@ func TestWebOutput(t *testing.T) {
 		{name: "status as string", result: map[string]any{"statusCode": "404", "body": "nope"}, ext: ".http", status: 404, body: "nope"},
 		{name: "status with zero fraction", result: map[string]any{"statusCode": 202.0, "body": "a"}, ext: ".http", status: 202, body: "a"},
 		{name: "no body is 204", result: map[string]any{"headers": map[string]any{"X-A": "1"}}, ext: ".http", status: 204, header: map[string][]string{"X-A": {"1"}}},
+		// OpenWhisk answers an absent, null and empty string body alike: no
+		// entity, 204 unless the action chose a status (§6 "204 if no body").
 		{name: "empty body is 204", result: map[string]any{"body": "", "headers": map[string]any{"Content-Type": "text/plain"}}, ext: ".http", status: 204},
+		{name: "null body is 204", result: map[string]any{"body": nil}, ext: ".http", status: 204},
+		{name: "empty body with a status", result: map[string]any{"body": "", "statusCode": 200}, ext: ".http", status: 200},
 		{name: "redirect", result: map[string]any{"statusCode": 302, "headers": map[string]any{"Location": "https://example.com/"}}, ext: ".http", status: 302,
 			header: map[string][]string{"Location": {"https://example.com/"}}},
 		{name: "json body", result: map[string]any{"body": map[string]any{"a": 1}}, ext: ".http", status: 200, ctype: "application/json", body: `{"a":1}`},
@@ -336,6 +367,10 @@ func TestWebOutput(t *testing.T) {
 		{name: "html field", result: map[string]any{"html": "<p>y</p>"}, ext: ".html", status: 200, ctype: "text/html; charset=UTF-8", body: "<p>y</p>"},
 		{name: "html projection", result: map[string]any{"msg": "<i>m</i>"}, ext: ".html/msg", status: 200, body: "<i>m</i>"},
 		{name: "html not string", result: map[string]any{"body": 1}, ext: ".html", status: 400, err: "Response is not valid 'text/html'."},
+		// A missing field is 400 for .html and .svg but 404 for .text: that is
+		// what OpenWhisk's controller answers (resultAsHtml, resultAsText).
+		{name: "html missing", result: map[string]any{"x": 1}, ext: ".html", status: 400, err: "Response is not valid 'text/html'."},
+		{name: "html null body wins over html", result: map[string]any{"body": nil, "html": "<p/>"}, ext: ".html", status: 400, err: "Response is not valid 'text/html'."},
 		// .svg
 		{name: "svg field", result: map[string]any{"svg": "<svg/>"}, ext: ".svg", status: 200, ctype: "image/svg+xml", body: "<svg/>"},
 		{name: "svg missing", result: map[string]any{}, ext: ".svg", status: 400, err: "Response is not valid 'image/svg+xml'."},
@@ -345,6 +380,7 @@ func TestWebOutput(t *testing.T) {
 		{name: "text number", result: map[string]any{"body": 3}, ext: ".text", status: 200, body: "3"},
 		{name: "text array result", result: []any{true}, ext: ".text", status: 200, body: "[\n  true\n]"},
 		{name: "text missing", result: map[string]any{"x": 1}, ext: ".text", status: 404, err: "Response does not include requested property."},
+		{name: "text null body wins over text", result: map[string]any{"body": nil, "text": "t"}, ext: ".text", status: 200, body: "null"},
 		{name: "text projection", result: map[string]any{"response": map[string]any{"name": "Jane"}}, ext: ".text/response/name", status: 200, body: "Jane"},
 		// errors
 		{name: "application error rendered", result: map[string]any{"error": map[string]any{"statusCode": 409, "body": "taken"}}, ext: ".http", status: 409, body: "taken"},
@@ -470,11 +506,7 @@ func TestWebAccess(t *testing.T) {
 	})
 
 	t.Run("action in a package", func(t *testing.T) {
-		// Packages have no API yet: store one directly.
-		rec := &store.Record{Type: store.TypePackage, Doc: json.RawMessage(`{"namespace":"guest","name":"pkg"}`)}
-		if _, err := n.Entities.Put(context.Background(), gust.Path{Namespace: "guest", Name: "pkg"}, rec, 0); err != nil {
-			t.Fatal(err)
-		}
+		n.put(n.Auth, "/api/v1/namespaces/_/packages/pkg", map[string]any{})
 		n.action("pkg/inpkg", nil, nil)
 		if r := n.send("GET", "/api/v1/web/guest/pkg/inpkg.json", nil, nil); r.status != 200 {
 			t.Errorf("packaged web action: %d %s", r.status, r.body)
@@ -581,10 +613,273 @@ func TestWebNotReadyAndLimits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("binary body within the limit", func(t *testing.T) {
+		// The limit is on the body as sent; base64 for the action makes a
+		// binary body a third larger, which must not make it too large.
+		// The web layer checks the raw body (runWeb), but the activation
+		// service checks the merged, encoded parameters again when the
+		// action has bound ones (activation.MergeInherited), which only
+		// a change there can tell apart.
+		t.Skip("needs the activation service to trust the web layer's raw-size check (see activation.MergeInherited)")
+		n.action("small", map[string]any{"k": "v"}, nil)
+		bin := bytes.Repeat([]byte{0xff, 0, 0x80}, 60<<10/3) // 60 KB, 80 KB in base64
+		r := n.send("POST", "/api/v1/web/guest/default/small.json", bytes.NewReader(bin), map[string]string{"Content-Type": "application/octet-stream"})
+		if r.status != 200 {
+			t.Errorf("binary body of %d bytes, limit %d: %d %.200s", len(bin), 64<<10, r.status, r.body)
+		}
+	})
 	t.Run("with bound parameters", func(t *testing.T) {
 		r := n.send("POST", "/api/v1/web/guest/default/echo", strings.NewReader(strings.Repeat("y", 30<<10)), map[string]string{"Content-Type": "text/plain"})
 		if r.status != 413 {
 			t.Errorf("body plus bound parameters over the payload limit: %d %.200s", r.status, r.body)
 		}
 	})
+}
+
+// TestWebMethodsByExtension crosses every verb with every extension: the
+// verb reaches the action as __ow_method, a body sent with it arrives, and
+// each extension renders the echo's result its way.
+func TestWebMethodsByExtension(t *testing.T) {
+	n := startWebNode(t)
+	n.action("echo", nil, nil) // its result: {"statusCode":200,"headers":{...},"body":<its input>}
+	const echo = "/api/v1/web/guest/default/echo"
+
+	// input decodes what the action received from each extension's answer.
+	exts := []struct {
+		path  string // extension and rest path
+		ctype string
+		input func(t *testing.T, body []byte) map[string]any
+	}{
+		{".http", "application/json", func(t *testing.T, b []byte) map[string]any { return decodeObject(t, b) }},
+		{"", "application/json", func(t *testing.T, b []byte) map[string]any { return decodeObject(t, b) }},
+		{".json", "application/json", func(t *testing.T, b []byte) map[string]any {
+			in, _ := decodeObject(t, b)["body"].(map[string]any)
+			return in
+		}},
+		{".text", "text/plain; charset=UTF-8", func(t *testing.T, b []byte) map[string]any { return decodeObject(t, b) }},
+		// .html and .svg need a string: project the one that tells the verb.
+		{".html/body/__ow_method", "text/html; charset=UTF-8", func(t *testing.T, b []byte) map[string]any {
+			return map[string]any{"__ow_method": string(b)}
+		}},
+		{".svg/body/__ow_method", "image/svg+xml", func(t *testing.T, b []byte) map[string]any {
+			return map[string]any{"__ow_method": string(b)}
+		}},
+	}
+	for _, method := range []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"} {
+		for _, ext := range exts {
+			t.Run(method+" "+ext.path, func(t *testing.T) {
+				var body io.Reader
+				hdr := map[string]string{}
+				withBody := method != "GET" && method != "HEAD"
+				if withBody {
+					body = strings.NewReader(`{"sent":"` + method + `"}`)
+					hdr["Content-Type"] = "application/json"
+				}
+				r := n.send(method, echo+ext.path+"?q=1", body, hdr)
+				if r.status != 200 || r.header.Get("Content-Type") != ext.ctype {
+					t.Fatalf("status %d, Content-Type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
+				}
+				if r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("X-Gust-Activation-Id") == "" {
+					t.Errorf("headers: %v", r.header)
+				}
+				if method == "HEAD" {
+					if len(r.body) != 0 {
+						t.Errorf("HEAD answered a body: %q", r.body)
+					}
+					return
+				}
+				in := ext.input(t, r.body)
+				if in["__ow_method"] != strings.ToLower(method) {
+					t.Errorf("__ow_method = %v, want %q", in["__ow_method"], strings.ToLower(method))
+				}
+				if !strings.Contains(ext.path, "/") {
+					if in["q"] != "1" {
+						t.Errorf("query parameter q = %v", in["q"])
+					}
+					if withBody && in["sent"] != method {
+						t.Errorf("body field sent = %v, want %q", in["sent"], method)
+					}
+				}
+			})
+		}
+	}
+}
+
+func decodeObject(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not a JSON object (%v): %s", err, b)
+	}
+	return m
+}
+
+// TestWebPackages reaches web actions in packages and through bindings:
+// the parameters bound on the way apply (package < binding < action <
+// request) and final protects all of them.
+func TestWebPackages(t *testing.T) {
+	n := startWebNode(t)
+	n.put(n.Auth, "/api/v1/namespaces/_/packages/pkg", map[string]any{
+		"parameters": kv(map[string]any{"p": "pkg", "over": "pkg", "who": "pkg"})})
+	n.action("pkg/echo", map[string]any{"a": "act", "who": "act"}, nil)
+	n.action("pkg/fixed", map[string]any{"a": "act"}, map[string]any{"final": true})
+	n.action("pkg/hidden", nil, map[string]any{"web-export": false})
+	n.put(n.Auth, "/api/v1/namespaces/_/packages/bnd", map[string]any{
+		"binding": map[string]any{"namespace": "guest", "name": "pkg"}, "parameters": kv(map[string]any{"b": "bnd", "over": "bnd"})})
+
+	const web = "/api/v1/web/guest/"
+	tests := []struct {
+		name, path string
+		status     int
+		want       map[string]any // parameters the action received
+		binding    string         // the activation's "binding" annotation, JSON; "-" for none; "" not checked
+	}{
+		{name: "in its package", path: web + "pkg/echo.http?q=1", status: 200,
+			want: map[string]any{"p": "pkg", "over": "pkg", "who": "act", "a": "act", "q": "1"}, binding: "-"},
+		{name: "through a binding", path: web + "bnd/echo.http", status: 200,
+			want: map[string]any{"p": "pkg", "b": "bnd", "over": "bnd", "who": "act", "a": "act"}, binding: `"guest/bnd"`},
+		{name: "request over bound", path: web + "bnd/echo.http?over=req&who=req", status: 200,
+			want: map[string]any{"over": "req", "who": "req", "b": "bnd"}},
+		{name: "binding json", path: web + "bnd/echo.json", status: 200},
+		{name: "final: others allowed", path: web + "bnd/fixed.http?other=1", status: 200,
+			want: map[string]any{"other": "1", "a": "act", "b": "bnd", "p": "pkg"}},
+		{name: "final protects the action's", path: web + "bnd/fixed.http?a=x", status: 400},
+		{name: "final protects the binding's", path: web + "bnd/fixed.http?b=x", status: 400},
+		{name: "final protects the package's", path: web + "pkg/fixed.http?p=x", status: 400},
+		{name: "not exported through a binding", path: web + "bnd/hidden", status: 404},
+		{name: "missing through a binding", path: web + "bnd/nothere", status: 404},
+		{name: "missing package", path: web + "nopkg/echo", status: 404},
+		{name: "packaged action through default", path: web + "default/echo", status: 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := n.send("GET", tt.path, nil, nil)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			if tt.status == 400 && r.errorText() != gust.MsgReservedParam {
+				t.Errorf("error %s", r.body)
+			}
+			if tt.status == 404 && r.errorText() != gust.MsgNotFound {
+				t.Errorf("404 text: %s", r.body)
+			}
+			if tt.status != 200 {
+				return
+			}
+			got := r.json(t)
+			for k, want := range tt.want {
+				if got[k] != want {
+					t.Errorf("%s = %v, want %v", k, got[k], want)
+				}
+			}
+			if tt.binding == "" {
+				return
+			}
+			act := n.activation(t, n.Auth, r.header.Get("X-Gust-Activation-Id"))
+			b, ok := act.Annotations.Get("binding")
+			if tt.binding == "-" && ok || tt.binding != "-" && string(b) != tt.binding {
+				t.Errorf("binding annotation %s, want %s", b, tt.binding)
+			}
+		})
+	}
+
+	// openwhisk-client-go has no call for web actions, but builds their
+	// URLs (what `wsk action get --url` prints) and sends any request.
+	t.Run("openwhisk-client-go", func(t *testing.T) {
+		wsk, err := whisk.NewClient(http.DefaultClient, &whisk.Config{Host: n.URL, AuthToken: n.Auth, Namespace: "_"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, err := wsk.Actions.Get("pkg/echo", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := a.ActionURL(n.URL, "/api", "v1", "pkg")
+		if want := n.URL + web + "pkg/echo"; err != nil || u != want {
+			t.Fatalf("ActionURL = %q, %v; want %q", u, err, want)
+		}
+		rel, _ := url.Parse("web/guest/bnd/echo.http?q=2")
+		req, err := wsk.NewRequestUrl("POST", rel, map[string]any{"sent": "wsk"}, false, true, whisk.EncodeBodyAsJson, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if _, err := wsk.Do(req, &got, whisk.ExitWithSuccessOnTimeout); err != nil {
+			t.Fatal(err)
+		}
+		if got["sent"] != "wsk" || got["q"] != "2" || got["b"] != "bnd" || got["__ow_method"] != "post" {
+			t.Errorf("through a binding with openwhisk-client-go: %v", got)
+		}
+	})
+}
+
+// TestWebSharedPackages reaches an action of another namespace's published
+// package through a binding of the caller's namespace: the URL names the
+// binding's namespace, which runs the action and records the activation.
+func TestWebSharedPackages(t *testing.T) {
+	n := startWebNode(t)
+	other := n.namespace("other")
+	n.put(n.Auth, "/api/v1/namespaces/_/packages/shared", map[string]any{"publish": true,
+		"parameters": kv(map[string]any{"owner": "guest"})})
+	n.action("shared/echo", nil, nil)
+	n.action("shared/secret", nil, map[string]any{"require-whisk-auth": "s3cret"})
+	n.action("shared/hidden", nil, map[string]any{"web-export": false})
+	n.put(other, "/api/v1/namespaces/_/packages/mine", map[string]any{
+		"binding": map[string]any{"namespace": "guest", "name": "shared"}, "parameters": kv(map[string]any{"who": "other"})})
+
+	tests := []struct {
+		name, path string
+		header     map[string]string
+		status     int
+		ns         string // namespace of the activation
+	}{
+		{"through the caller's binding", "/api/v1/web/other/mine/echo", nil, 200, "other"},
+		{"the owner's own URL", "/api/v1/web/guest/shared/echo", nil, 200, "guest"},
+		{"the owner's secret still asked", "/api/v1/web/other/mine/secret", nil, 401, ""},
+		{"the owner's secret given", "/api/v1/web/other/mine/secret", map[string]string{"X-Require-Whisk-Auth": "s3cret"}, 200, "other"},
+		{"not exported", "/api/v1/web/other/mine/hidden", nil, 404, ""},
+		{"no such package in the caller's namespace", "/api/v1/web/other/shared/echo", nil, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := n.send("GET", tt.path, nil, tt.header)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			if tt.status != 200 {
+				return
+			}
+			got := r.json(t)
+			if got["owner"] != "guest" || tt.ns == "other" && got["who"] != "other" {
+				t.Errorf("bound parameters: %v", got)
+			}
+			auth := n.Auth
+			if tt.ns == "other" {
+				auth = other
+			}
+			if act := n.activation(t, auth, r.header.Get("X-Gust-Activation-Id")); act.Namespace != tt.ns {
+				t.Errorf("activation recorded in %q, want %q", act.Namespace, tt.ns)
+			}
+		})
+	}
+
+	// Unpublishing cuts the binding off, as for invokes.
+	n.put(n.Auth, "/api/v1/namespaces/_/packages/shared?overwrite=true", map[string]any{"publish": false})
+	if r := n.send("GET", "/api/v1/web/other/mine/echo", nil, nil); r.status != 404 || r.errorText() != gust.MsgNotFound {
+		t.Errorf("through a binding to an unpublished package: %d %s", r.status, r.body)
+	}
+}
+
+// activation reads the activation id with the credentials auth.
+func (n *webNode) activation(t *testing.T, auth, id string) *gust.Activation {
+	t.Helper()
+	r := n.send("GET", "/api/v1/namespaces/_/activations/"+id, nil, map[string]string{"Authorization": basicAuth(auth)})
+	if r.status != 200 {
+		t.Fatalf("activation %s: %d %s", id, r.status, r.body)
+	}
+	var act gust.Activation
+	if err := json.Unmarshal(r.body, &act); err != nil {
+		t.Fatal(err)
+	}
+	return &act
 }
