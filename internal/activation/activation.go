@@ -118,6 +118,11 @@ type Request struct {
 	Wait     time.Duration // longest wait for a blocking result
 	Received time.Time
 	Cause    string // id of the activation that caused this one (a trigger's)
+	// PayloadChecked says the caller bounded the request's size itself: a
+	// web action checks the body as received, before encoding it (base64
+	// for binary bodies) into the parameters, which would otherwise count
+	// a third more against the limit.
+	PayloadChecked bool
 	// ID is the activation id to use; empty for a new one. Trigger fires
 	// derive their rule activations' ids, so that firing again after a
 	// crash is recognised as the same work.
@@ -136,7 +141,11 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	if req.Received.IsZero() {
 		req.Received = time.Now()
 	}
-	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, req.ID, req.Received)
+	limit := s.limits.MaxPayloadSize
+	if req.PayloadChecked {
+		limit = 0
+	}
+	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, req.ID, req.Received, limit)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -159,7 +168,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if id, remote := s.place(job); remote {
-		out, err := s.invokeRemote(ctx, id, job, req.Params, req.Wait)
+		out, err := s.invokeRemote(ctx, id, job, req.Params, req.Wait, req.PayloadChecked)
 		if !errors.Is(err, errNoResponder) {
 			s.throttle.release(ns)
 			return out, err
@@ -236,7 +245,10 @@ func (s *Service) Wait(ctx context.Context) error {
 
 // prepare resolves the action and builds the job; an empty id gets a new
 // one, tagged with the record's name.
-func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, body json.RawMessage, id string, received time.Time) (*invoker.Job, error) {
+//
+// maxPayload bounds the merged parameters (0: no bound, when the caller
+// checked the request itself).
+func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, body json.RawMessage, id string, received time.Time, maxPayload int) (*invoker.Job, error) {
 	// Resolution decides what the caller may reach: its own actions and
 	// those of published packages, directly or through a binding.
 	ra, err := s.entities.ResolveAction(p, caller.Namespace)
@@ -244,7 +256,7 @@ func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Pa
 		return nil, err
 	}
 	rec, a := ra.Record, ra.Action
-	params, err := MergeInherited(ra.Params, a, body, s.limits.MaxPayloadSize)
+	params, err := MergeInherited(ra.Params, a, body, maxPayload)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,8 @@ func invokerSubject(id string) string { return "gust.invoker." + id }
 // remoteRequest asks an invoker to run one activation.
 type remoteRequest struct {
 	queued
-	Wait int64 `json:"wait"` // ms the caller waits
+	Wait           int64 `json:"wait"`                     // ms the caller waits
+	PayloadChecked bool  `json:"payloadChecked,omitempty"` // Request.PayloadChecked
 }
 
 // remoteReply is an invoker's answer: the activation, or why it did not run.
@@ -54,11 +55,11 @@ func (s *Service) place(job *invoker.Job) (string, bool) {
 // invokeRemote runs job on invoker id and waits up to wait for it. The
 // remote invoker records the activation; a reply that does not come in time
 // leaves the caller with the activation id (202), as a local run would.
-func (s *Service) invokeRemote(ctx context.Context, id string, job *invoker.Job, body json.RawMessage, wait time.Duration) (Outcome, error) {
+func (s *Service) invokeRemote(ctx context.Context, id string, job *invoker.Job, body json.RawMessage, wait time.Duration, payloadChecked bool) (Outcome, error) {
 	req := remoteRequest{queued: queued{
 		ActivationID: job.ActivationID, Namespace: job.Namespace, Path: requestPath(job),
 		Params: body, Received: job.Received.UnixMilli(), Cause: job.Cause,
-	}, Wait: wait.Milliseconds()}
+	}, Wait: wait.Milliseconds(), PayloadChecked: payloadChecked}
 	data, err := json.Marshal(req)
 	if err != nil {
 		return Outcome{}, err
@@ -125,7 +126,11 @@ func (s *Service) serveOne(ctx context.Context, msg *nats.Msg) {
 		reply(remoteReply{Error: gust.MsgNotFound, Kind: gust.KindNotFound})
 		return
 	}
-	job, err := s.prepare(ctx, caller, p, req.Params, req.ActivationID, time.UnixMilli(req.Received))
+	limit := s.limits.MaxPayloadSize
+	if req.PayloadChecked {
+		limit = 0
+	}
+	job, err := s.prepare(ctx, caller, p, req.Params, req.ActivationID, time.UnixMilli(req.Received), limit)
 	if err != nil {
 		reply(remoteReply{Error: gust.MessageOf(err), Kind: gust.KindOf(err)})
 		return

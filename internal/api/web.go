@@ -254,7 +254,8 @@ func (s *Server) runWeb(w http.ResponseWriter, r *http.Request, received time.Ti
 	}
 	out, err := s.cfg.Invoker.Invoke(r.Context(), activation.Request{
 		Caller: wa.caller, Path: wa.path, Params: params, Blocking: true, Received: received,
-		Wait: time.Duration(s.cfg.Limits.MaxBlockingWait) * time.Millisecond,
+		Wait:           time.Duration(s.cfg.Limits.MaxBlockingWait) * time.Millisecond,
+		PayloadChecked: true, // on the body as received, above
 	})
 	if err != nil {
 		return err
