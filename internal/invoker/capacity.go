@@ -10,13 +10,18 @@ import (
 )
 
 // capacity is an invoker's memory budget in MB: the sum of the memory limits
-// of the activations it runs never exceeds it. Waiters are served in
-// arrival order, so a large activation is not starved by small ones.
+// of its live instances (busy or idle) and of the reservations of calls
+// about to start one never exceeds it. Waiters are served in arrival
+// order, so a large activation is not starved by small ones.
 type capacity struct {
 	mu      sync.Mutex
 	total   int
 	used    int
 	waiters list.List // of *waiter
+	// reclaim, when set, closes idle instances to free at least need MB
+	// (other than those of except) and reports whether it closed any.
+	reclaim func(need int, except *entry) bool
+	changed func(used int) // told the new total after every change
 }
 
 type waiter struct {
@@ -26,17 +31,27 @@ type waiter struct {
 
 func newCapacity(totalMB int) *capacity { return &capacity{total: totalMB} }
 
-// acquire reserves mb, waiting at most wait (0: until ctx ends). It fails
-// with 503 when the wait runs out, and refuses at once an activation that
-// could never fit.
-func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration) error {
-	c.mu.Lock()
+// reclaimEvery is how often a waiter asks for idle instances to be closed
+// again: calls that end leave their instances idle, not freed.
+const reclaimEvery = 50 * time.Millisecond
+
+// acquire reserves mb for a call of except's function, closing idle
+// instances of other functions when memory is short and waiting at most
+// wait (0: until ctx ends). It fails with 503 when the wait runs out, and
+// refuses at once an activation that could never fit.
+func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration, except *entry) error {
 	if mb > c.total {
-		c.mu.Unlock()
 		return gust.Errorf(gust.KindUnavailable, "The action needs %d MB but the invoker has %d MB in all.", mb, c.total)
 	}
+	if c.tryAcquire(mb) {
+		return nil
+	}
+	if c.reclaim != nil && c.reclaim(mb, except) && c.tryAcquire(mb) {
+		return nil
+	}
+	c.mu.Lock()
 	if c.waiters.Len() == 0 && c.used+mb <= c.total {
-		c.used += mb
+		c.add(mb)
 		c.mu.Unlock()
 		return nil
 	}
@@ -50,11 +65,26 @@ func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration) erro
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-	case <-timeout:
+	var retry <-chan time.Time
+	if c.reclaim != nil {
+		t := time.NewTicker(reclaimEvery)
+		defer t.Stop()
+		retry = t.C
+	}
+wait:
+	for {
+		select {
+		case <-w.ready:
+			return nil
+		case <-ctx.Done():
+			break wait
+		case <-timeout:
+			break wait
+		case <-retry:
+			if c.isHead(el) {
+				c.reclaim(mb, except) // its releases grant the head
+			}
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -69,10 +99,35 @@ func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration) erro
 	return gust.Errorf(gust.KindUnavailable, gust.MsgUnavailable)
 }
 
+// tryAcquire reserves mb if it fits now and nobody waits.
+func (c *capacity) tryAcquire(mb int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiters.Len() == 0 && c.used+mb <= c.total {
+		c.add(mb)
+		return true
+	}
+	return false
+}
+
+func (c *capacity) isHead(el *list.Element) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waiters.Front() == el
+}
+
+// add changes used by d; c.mu is held.
+func (c *capacity) add(d int) {
+	c.used += d
+	if c.changed != nil {
+		c.changed(c.used)
+	}
+}
+
 func (c *capacity) release(mb int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.used -= mb
+	c.add(-mb)
 	c.grantLocked()
 }
 
@@ -83,7 +138,7 @@ func (c *capacity) grantLocked() {
 		if c.used+w.mb > c.total {
 			return
 		}
-		c.used += w.mb
+		c.add(w.mb)
 		c.waiters.Remove(el)
 		close(w.ready)
 	}

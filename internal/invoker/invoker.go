@@ -56,6 +56,9 @@ type Invoker struct {
 	m        invokerMetrics
 	policy   keepalive.Policy
 	plans    map[string]*prewarmPlan // functions unloaded until their pre-warm time
+	// tickets counts, per function key, memory reserved by Admit for a
+	// call that may start an instance; the function's Budget takes it.
+	tickets map[string]int
 	stop     chan struct{}
 	swept    sync.WaitGroup
 }
@@ -70,6 +73,8 @@ type invokerMetrics struct {
 	evictions   metrics.Counter // prepared functions dropped from the cache, by invoker
 	unloads     metrics.Counter // functions closed by the keep-alive policy, by invoker
 	prewarms    metrics.Counter // functions prepared ahead of an expected call, by invoker
+	instances   metrics.Gauge   // live instances, by invoker
+	trims       metrics.Counter // idle instances closed, by invoker and why (keep-alive, room)
 }
 
 type entry struct {
@@ -77,6 +82,10 @@ type entry struct {
 	ready chan struct{} // closed when fn/err are set
 	fn    sandbox.Function
 	err   error
+
+	// For the memory budget, guarded by Invoker.mu.
+	instances int // live instances, each holding the action's memory
+	claims    int // admitted calls counting on an idle instance
 
 	// For keep-alive, guarded by Invoker.mu.
 	action   *gust.Action
@@ -110,6 +119,8 @@ func New(cfg Config) *Invoker {
 		cfg.MemoryMB = 2048
 	}
 	inv.capacity = newCapacity(cfg.MemoryMB)
+	inv.capacity.reclaim = inv.reclaim
+	inv.tickets = map[string]int{}
 	inv.id = cfg.ID
 	reg := cfg.Metrics
 	if reg == nil {
@@ -119,12 +130,15 @@ func New(cfg Config) *Invoker {
 		activations: reg.Counter("gust_activations_total", "Activations run, by how their instance started and how they ended.", "namespace", "action", "start", "status"),
 		waitMs:      reg.Counter("gust_activation_wait_milliseconds_total", "Time activations waited before running (divide by gust_activations_total for the mean).", "namespace", "action"),
 		runMs:       reg.Counter("gust_activation_run_milliseconds_total", "Time activations ran.", "namespace", "action"),
-		memoryUsed:  reg.Gauge("gust_invoker_memory_reserved_mb", "Memory reserved by running activations.", "invoker"),
+		memoryUsed:  reg.Gauge("gust_invoker_memory_reserved_mb", "Memory held by live instances (busy or idle) and by calls about to start one.", "invoker"),
+		instances:   reg.Gauge("gust_invoker_instances", "Live instances (busy or idle) of the invoker's functions.", "invoker"),
+		trims:       reg.Counter("gust_invoker_instance_trims_total", "Idle instances closed: kept alive long enough, or closed to make room.", "invoker", "why"),
 		running:     reg.Gauge("gust_invoker_activations_running", "Activations running now.", "invoker"),
 		evictions:   reg.Counter("gust_invoker_function_evictions_total", "Prepared functions evicted from the invoker's cache.", "invoker"),
 		unloads:     reg.Counter("gust_invoker_keepalive_unloads_total", "Idle functions closed by the keep-alive policy (scale to zero).", "invoker"),
 		prewarms:    reg.Counter("gust_invoker_prewarms_total", "Functions prepared again before an expected call.", "invoker"),
 	}
+	inv.capacity.changed = func(used int) { inv.m.memoryUsed.Set(float64(used), inv.id) }
 	inv.all = cfg.Backends
 	for _, b := range cfg.Backends {
 		for _, k := range b.Kinds() {
@@ -282,6 +296,7 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 		e.fn, err = b.Prepare(ctx, sandbox.Spec{
 			Kind: a.Exec.Kind, Code: src, Digest: digest, Main: a.Exec.Main,
 			Limits: specLimits(a.Limits, inv.maxResult),
+			Budget: &budget{inv: inv, e: e, mb: a.Limits.Memory},
 		})
 	}
 	e.err = err
@@ -417,23 +432,179 @@ func annotations(job *Job, res *sandbox.Result, start time.Time, invoker string)
 	return kv
 }
 
-// Admit reserves memory for an activation of a before it runs, waiting at
-// most wait (0: as long as ctx allows) for running activations to finish.
-// Call release once the activation ended.
-func (inv *Invoker) Admit(ctx context.Context, a *gust.Action, wait time.Duration) (release func(), err error) {
+// Admit admits an activation of a (whose code has digest) before it runs:
+// free when an idle instance of its function will serve it, else with the
+// memory of the instance it will start reserved, waiting at most wait (0:
+// as long as ctx allows) and closing idle instances of other functions to
+// make room. Call release once the activation ended.
+func (inv *Invoker) Admit(ctx context.Context, a *gust.Action, digest string, wait time.Duration) (release func(), err error) {
+	var kb [192]byte
+	kbuf := appendFuncKey(kb[:0], a, digest)
+	inv.mu.Lock()
+	var e *entry
+	if el, ok := inv.funcs[string(kbuf)]; ok {
+		e = el.Value.(*entry)
+	}
+	inv.mu.Unlock()
+	if e != nil && inv.claimIdle(e) {
+		return sync.OnceFunc(func() {
+			inv.mu.Lock()
+			e.claims--
+			inv.mu.Unlock()
+		}), nil
+	}
 	mb := a.Limits.Memory
-	if err := inv.capacity.acquire(ctx, mb, wait); err != nil {
+	if err := inv.capacity.acquire(ctx, mb, wait, e); err != nil {
 		return nil, err
 	}
-	inv.m.memoryUsed.Add(float64(mb), inv.id)
+	key := string(kbuf)
+	inv.mu.Lock()
+	inv.tickets[key]++
+	inv.mu.Unlock()
 	return sync.OnceFunc(func() {
-		inv.capacity.release(mb)
-		inv.m.memoryUsed.Add(-float64(mb), inv.id)
+		// The ticket, if no instance took it: the call found an idle one
+		// after all, or failed before starting one.
+		inv.mu.Lock()
+		left := inv.tickets[key] > 0
+		if left {
+			if inv.tickets[key]--; inv.tickets[key] == 0 {
+				delete(inv.tickets, key)
+			}
+		}
+		inv.mu.Unlock()
+		if left {
+			inv.capacity.release(mb)
+		}
 	}), nil
 }
 
-// FreeMemory is the memory (MB) not reserved by running activations.
-func (inv *Invoker) FreeMemory() int { return inv.capacity.free() }
+// claimIdle counts a call on one of e's idle instances, when it has one
+// that no other admitted call counts on.
+func (inv *Invoker) claimIdle(e *entry) bool {
+	select {
+	case <-e.ready:
+	default:
+		return false // being prepared: no instance yet
+	}
+	p, ok := e.fn.(sandbox.InstancePool)
+	if !ok {
+		return false
+	}
+	idle := p.Idle()
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if idle > e.claims {
+		e.claims++
+		return true
+	}
+	return false
+}
+
+// budget is a function's sandbox.Budget: its instances' memory comes from
+// the invoker's capacity, through the ticket of the call that starts them
+// when Admit reserved one.
+type budget struct {
+	inv *Invoker
+	e   *entry
+	mb  int
+}
+
+func (b *budget) Acquire(ctx context.Context) error {
+	inv := b.inv
+	inv.mu.Lock()
+	if n := inv.tickets[b.e.key]; n > 0 {
+		if n == 1 {
+			delete(inv.tickets, b.e.key)
+		} else {
+			inv.tickets[b.e.key] = n - 1
+		}
+		b.e.instances++
+		inv.mu.Unlock()
+		inv.m.instances.Add(1, inv.id)
+		return nil
+	}
+	inv.mu.Unlock()
+	// No ticket (a pre-warm, a race with another call for an idle
+	// instance): reserve now, as long as the call may wait.
+	if err := inv.capacity.acquire(ctx, b.mb, 0, b.e); err != nil {
+		return err
+	}
+	inv.mu.Lock()
+	b.e.instances++
+	inv.mu.Unlock()
+	inv.m.instances.Add(1, inv.id)
+	return nil
+}
+
+func (b *budget) Release() {
+	b.inv.mu.Lock()
+	b.e.instances--
+	b.inv.mu.Unlock()
+	b.inv.m.instances.Add(-1, b.inv.id)
+	b.inv.capacity.release(b.mb)
+}
+
+// reclaim closes idle instances of functions other than except, least
+// recently used functions first, until about need MB are free; it reports
+// whether it closed any.
+func (inv *Invoker) reclaim(need int, except *entry) bool {
+	type victim struct {
+		p  sandbox.InstancePool
+		mb int
+	}
+	var victims []victim
+	inv.mu.Lock()
+	for el := inv.lru.Back(); el != nil; el = el.Prev() {
+		e := el.Value.(*entry)
+		if e == except || e.instances == 0 {
+			continue
+		}
+		select {
+		case <-e.ready:
+		default:
+			continue
+		}
+		if p, ok := e.fn.(sandbox.InstancePool); ok {
+			victims = append(victims, victim{p, e.action.Limits.Memory})
+		}
+	}
+	inv.mu.Unlock()
+	freed, now := 0, time.Now()
+	for _, v := range victims {
+		if freed >= need {
+			break
+		}
+		want := (need - freed + v.mb - 1) / v.mb
+		if n := v.p.Trim(now, want); n > 0 {
+			freed += n * v.mb
+			inv.m.trims.Add(float64(n), inv.id, "room")
+		}
+	}
+	return freed > 0
+}
+
+// FreeMemory is the memory (MB) a call could have now: not reserved, or
+// held by idle instances that would be closed to make room.
+func (inv *Invoker) FreeMemory() int {
+	free := inv.capacity.free()
+	inv.mu.Lock()
+	var pools []sandbox.InstancePool
+	var mbs []int
+	for _, el := range inv.funcs {
+		e := el.Value.(*entry)
+		if e.instances == 0 {
+			continue
+		}
+		if p, ok := e.fn.(sandbox.InstancePool); ok {
+			pools, mbs = append(pools, p), append(mbs, e.action.Limits.Memory)
+		}
+	}
+	inv.mu.Unlock()
+	for i, p := range pools {
+		free += p.Idle() * mbs[i]
+	}
+	return free
+}
 
 // Drain waits for running activations to finish or ctx to end.
 func (inv *Invoker) Drain(ctx context.Context) error {

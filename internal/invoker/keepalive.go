@@ -38,11 +38,17 @@ func (inv *Invoker) sweeper(every time.Duration) {
 	}
 }
 
-// sweep closes functions whose keep-alive ran out and prepares those whose
-// pre-warm time came.
+// sweep closes functions whose keep-alive ran out, and idle instances of
+// the others kept alive as long (scale down after a burst), and prepares
+// the functions whose pre-warm time came.
 func (inv *Invoker) sweep(now time.Time) {
 	var unload []*entry
 	var due []*prewarmPlan
+	type trim struct {
+		p      sandbox.InstancePool
+		before time.Time
+	}
+	var trims []trim
 	inv.mu.Lock()
 	for el := inv.lru.Front(); el != nil; {
 		next := el.Next()
@@ -52,6 +58,9 @@ func (inv *Invoker) sweep(now time.Time) {
 		default:
 			el = next
 			continue // still being prepared
+		}
+		if p, ok := e.fn.(sandbox.InstancePool); ok && e.instances > 0 {
+			trims = append(trims, trim{p, now.Add(-(e.decision.PreWarm + e.decision.KeepAlive))})
 		}
 		if e.busy == 0 && e.fn != nil {
 			d := e.decision
@@ -86,6 +95,11 @@ func (inv *Invoker) sweep(now time.Time) {
 	for _, e := range unload {
 		inv.m.unloads.Inc(inv.id)
 		_ = e.fn.Close(context.Background())
+	}
+	for _, t := range trims {
+		if n := t.p.Trim(t.before, 0); n > 0 {
+			inv.m.trims.Add(float64(n), inv.id, "keep-alive")
+		}
 	}
 	for _, p := range due {
 		inv.prewarm(p)

@@ -19,6 +19,39 @@ type Spec struct {
 	Digest string // hex SHA-256 of Code; backends key their caches on it
 	Main   string // entry point name, "main" by default
 	Limits Limits
+	// Budget, when set, is where the function takes Limits.MemoryMB for
+	// each instance it starts and gives it back when the instance ends.
+	Budget Budget
+}
+
+// Budget is the invoker's memory as a backend sees it. A backend takes the
+// function's memory limit from it before it starts an instance (a fresh
+// wasm instance, a reactor instance, a worker process, a zygote) and gives
+// it back when the instance ends, so that the live instances of an
+// invoker, busy or idle, never hold more memory than it has.
+type Budget interface {
+	// Acquire reserves memory for one new instance. It may close idle
+	// instances of other functions to make room and waits while ctx
+	// allows; an error means no instance may start.
+	Acquire(ctx context.Context) error
+	// Release gives back what one Acquire took.
+	Release()
+}
+
+// Unbudgeted is the Budget of a function prepared without one.
+var Unbudgeted Budget = unbudgeted{}
+
+type unbudgeted struct{}
+
+func (unbudgeted) Acquire(context.Context) error { return nil }
+func (unbudgeted) Release()                      {}
+
+// BudgetOf returns spec's budget, Unbudgeted when it has none.
+func (s Spec) BudgetOf() Budget {
+	if s.Budget == nil {
+		return Unbudgeted
+	}
+	return s.Budget
 }
 
 // Limits bound each call of a function.
@@ -70,6 +103,17 @@ type Function interface {
 	Invoke(ctx context.Context, call Call) (*Result, error)
 	// Close releases instances and compiled code.
 	Close(ctx context.Context) error
+}
+
+// InstancePool is implemented by functions that keep instances between
+// calls, so that the invoker can count and shrink them.
+type InstancePool interface {
+	// Idle returns how many instances wait for a call.
+	Idle() int
+	// Trim closes instances idle since before (least recently used first),
+	// at most max of them (all when max ≤ 0), and returns how many it
+	// closed.
+	Trim(before time.Time, max int) int
 }
 
 // Prewarmer is implemented by functions that can make an instance ready

@@ -29,6 +29,7 @@ type function struct {
 	memLimit uint64              // bytes of linear memory an instance may reach
 	config   wazero.ModuleConfig // base config; With* returns copies, so it is shared safely
 	pool     *pool               // reactors only
+	budget   sandbox.Budget      // memory for each instance
 
 	mu       sync.Mutex
 	inflight int
@@ -58,6 +59,7 @@ func newFunction(b *Backend, rt wazero.Runtime, compiled wazero.CompiledModule, 
 			WithSysNanotime().
 			WithRandSource(rand.Reader),
 	}
+	f.budget = spec.BudgetOf()
 	if s == reactor {
 		f.pool = newPool(b.maxInstances)
 	}
@@ -89,7 +91,7 @@ func (f *function) Close(ctx context.Context) error {
 	f.mu.Unlock()
 	if f.pool != nil {
 		for _, inst := range f.pool.close() {
-			inst.close(ctx)
+			f.closeInstance(ctx, inst)
 		}
 	}
 	if last {
@@ -124,6 +126,12 @@ func (f *function) leave(ctx context.Context) {
 // invokeCommand runs one call in a fresh instance: stdin is the parameters,
 // stdout the result, stderr the log.
 func (f *function) invokeCommand(ctx context.Context, call sandbox.Call) (*sandbox.Result, error) {
+	// The instance's memory, before its time starts: waiting for memory
+	// is not the function's time.
+	if err := f.budget.Acquire(ctx); err != nil {
+		return nil, fmt.Errorf("wasm: memory for an instance: %w", err)
+	}
+	defer f.budget.Release()
 	callCtx, cancel := context.WithTimeout(ctx, f.limits.Timeout)
 	defer cancel()
 	logs := sandbox.NewLogBuffer(f.limits.LogBytes)

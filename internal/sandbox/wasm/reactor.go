@@ -61,6 +61,7 @@ type instance struct {
 	ctx            context.Context // of the call in progress, for sleeps
 
 	prewarmed    bool      // made by Prewarm and not used yet
+	idleSince    time.Time // when it went back to the pool
 	inPtr, inCap uint32    // the buffer from the last gust_alloc
 	buf          []byte    // input envelope, reused across calls
 	stack        [1]uint64 // CallWithStack's params and results; no per-call allocation
@@ -82,6 +83,12 @@ func (inst *instance) close(ctx context.Context) {
 	if inst.mod != nil {
 		_ = inst.mod.Close(ctx)
 	}
+}
+
+// closeInstance closes inst and gives its memory back to the budget.
+func (f *function) closeInstance(ctx context.Context, inst *instance) {
+	inst.close(ctx)
+	f.budget.Release()
 }
 
 // redirect is an io.Writer whose target changes per call.
@@ -122,10 +129,14 @@ func (f *function) invokeReactor(ctx context.Context, call sandbox.Call) (*sandb
 			res.Start = sandbox.StartPrewarmed
 		}
 	} else {
+		if err := f.budget.Acquire(ctx); err != nil {
+			return nil, fmt.Errorf("wasm: memory for an instance: %w", err)
+		}
 		start := time.Now()
 		inst, err = f.newInstance(callCtx, logs)
 		res.Start, res.InitTime = sandbox.StartCold, time.Since(start)
 		if inst == nil {
+			f.budget.Release()
 			return nil, err
 		}
 	}
@@ -141,7 +152,7 @@ func (f *function) invokeReactor(ctx context.Context, call sandbox.Call) (*sandb
 	// Never reuse an instance after a trap, an exit, a timeout or a broken
 	// result: its state is suspect (and after a deadline wazero closed it).
 	if !keep || !f.pool.put(inst) {
-		inst.close(ctx)
+		f.closeInstance(ctx, inst)
 		if !keep {
 			f.b.log.Debug("wasm: reactor instance recycled", "status", res.Status, "timedOut", res.TimedOut)
 		}
@@ -247,8 +258,41 @@ func (p *pool) acquire(ctx context.Context) error {
 
 func (p *pool) release() { <-p.slots }
 
+// Idle implements sandbox.InstancePool.
+func (f *function) Idle() int {
+	if f.pool == nil {
+		return 0
+	}
+	f.pool.mu.Lock()
+	defer f.pool.mu.Unlock()
+	return len(f.pool.idle)
+}
+
+// Trim implements sandbox.InstancePool: it closes reactor instances idle
+// since before, the longest idle first.
+func (f *function) Trim(before time.Time, max int) int {
+	if f.pool == nil {
+		return 0
+	}
+	f.pool.mu.Lock()
+	n := 0
+	for n < len(f.pool.idle) && f.pool.idle[n].idleSince.Before(before) && (max <= 0 || n < max) {
+		n++
+	}
+	old := append([]*instance(nil), f.pool.idle[:n]...)
+	f.pool.idle = append(f.pool.idle[:0], f.pool.idle[n:]...)
+	f.pool.mu.Unlock()
+	for _, inst := range old {
+		f.closeInstance(context.Background(), inst)
+	}
+	return n
+}
+
+var _ sandbox.InstancePool = (*function)(nil)
+
 // take returns the most recently used idle instance (its memory is the most
-// likely to be in CPU caches), or nil.
+// likely to be in CPU caches), or nil. Idle instances are kept in the
+// order they went idle, the longest idle first.
 func (p *pool) take() *instance {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -270,6 +314,7 @@ func (p *pool) put(inst *instance) bool {
 	if p.closed {
 		return false
 	}
+	inst.idleSince = time.Now()
 	p.idle = append(p.idle, inst)
 	return true
 }
@@ -299,20 +344,24 @@ func (f *function) Prewarm(ctx context.Context) error {
 		return err
 	}
 	defer f.pool.release()
+	if err := f.budget.Acquire(ctx); err != nil {
+		return fmt.Errorf("wasm: pre-warm: memory for an instance: %w", err)
+	}
 	ictx, cancel := context.WithTimeout(ctx, f.limits.Timeout)
 	defer cancel()
 	inst, err := f.newInstance(ictx, sandbox.NewLogBuffer(0))
 	if inst == nil {
+		f.budget.Release()
 		return err
 	}
 	inst.bind(nil, nil)
 	if err != nil {
-		inst.close(ctx)
+		f.closeInstance(ctx, inst)
 		return fmt.Errorf("wasm: pre-warm: %w", err)
 	}
 	inst.prewarmed = true
 	if !f.pool.put(inst) {
-		inst.close(ctx)
+		f.closeInstance(ctx, inst)
 	}
 	return nil
 }
