@@ -59,8 +59,8 @@ type Invoker struct {
 	// tickets counts, per function key, memory reserved by Admit for a
 	// call that may start an instance; the function's Budget takes it.
 	tickets map[string]int
-	stop     chan struct{}
-	swept    sync.WaitGroup
+	stop    chan struct{}
+	swept   sync.WaitGroup
 }
 
 // invokerMetrics are the invoker's telemetry series.
