@@ -95,8 +95,14 @@ func runTriggerPut(ctx context.Context, c *cliCtx, update bool) error {
 		verb, done = "update", "updated"
 	}
 	feed := a.str("feed")
+	if feed != "" {
+		// As wsk: a relative feed name is the caller's ("mybinding/alarm"
+		// is "/_/mybinding/alarm"); the server takes only qualified ones.
+		feed = qualified(feed)
+	}
 	if update {
-		// A feed trigger's parameters belong to its feed.
+		// Read first, as wsk does: a feed trigger's parameters belong to
+		// its feed, and its feed annotation must survive the update.
 		if t, err := cl.GetTrigger(ctx, name); err == nil {
 			feed = feedOf(t)
 		}
@@ -104,7 +110,9 @@ func runTriggerPut(ctx context.Context, c *cliCtx, update bool) error {
 	body := client.EntityPut{Annotations: annotations}
 	if feed == "" {
 		body.Parameters = params
-	} else if !update {
+	} else if !update || len(annotations) > 0 {
+		// Annotations sent replace the trigger's: without the feed's, a
+		// later delete would not know to tell the feed.
 		body.Annotations = annotations.Merge(gust.KeyValues{}.Set("feed", feed))
 	}
 	var raw json.RawMessage
@@ -194,7 +202,9 @@ func runTriggerDelete(ctx context.Context, c *cliCtx) error {
 	if err != nil {
 		return err
 	}
-	// As wsk: the feed is told first, so it stops firing.
+	// As wsk: the feed is told first, so it stops firing. Any trigger
+	// with a feed annotation gets its feed's DELETE (deleting a feed that
+	// is already gone succeeds).
 	if t, err := cl.GetTrigger(ctx, name); err == nil {
 		if feed := feedOf(t); feed != "" {
 			if _, err := invokeFeed(ctx, c, cl, feed, "DELETE", name, nil); err != nil {

@@ -35,6 +35,7 @@ type upSettings struct {
 	node       string
 	stemCells  int
 	mqttAddr   string
+	natsAddr   string
 }
 
 func envOr(name, def string) string {
@@ -86,6 +87,7 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 		return s, usageError{fmt.Errorf("GUST_STEM_CELLS: %w", err)}
 	}
 	fs.StringVar(&s.mqttAddr, "mqtt-addr", envOr("GUST_MQTT_ADDR", ""), "host:port of an MQTT 3.1.1 listener for devices (user: namespace UUID, password: key); off when empty (env GUST_MQTT_ADDR)")
+	fs.StringVar(&s.natsAddr, "nats-addr", envOr("GUST_NATS_ADDR", ""), "host:port of a NATS client port for services whose messages fire triggers (user: namespace UUID, password: key); off when empty (env GUST_NATS_ADDR)")
 	fs.IntVar(&s.stemCells, "stem-cells", stem, "prewarmed code-less workers per interpreter (0: default of 1, negative: none) (env GUST_STEM_CELLS)")
 	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
@@ -130,7 +132,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
 		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB, KeepAlive: s.keepAlive,
-		Python: s.python, Node: s.node, StemCells: s.stemCells, MQTTAddr: s.mqttAddr,
+		Python: s.python, Node: s.node, StemCells: s.stemCells, MQTTAddr: s.mqttAddr, NATSAddr: s.natsAddr,
 	})
 	if err != nil {
 		return err
@@ -138,6 +140,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	auth := node.Guest.Auth()
 	if addr := node.Broker.MQTTAddr(); addr != "" {
 		log.Info("MQTT listener for devices", "addr", addr)
+	}
+	if addr := node.Broker.NATSAddr(); addr != "" {
+		log.Info("NATS client port for services", "addr", addr)
 	}
 	fmt.Fprintf(stdout, `Gust is up.
   API host:   %s

@@ -76,6 +76,9 @@ type Config struct {
 	// MQTTAddr opens the embedded server's MQTT listener for devices
 	// (host:port); "" for none. Devices log in with a namespace's UUID and key.
 	MQTTAddr string
+	// NATSAddr opens the embedded server's NATS client port for services
+	// (host:port); "" for none. Clients log in as devices do.
+	NATSAddr string
 	Build    string
 }
 
@@ -175,12 +178,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}()
 
 	var clientAuth func(user, password string) ([]string, bool)
-	if cfg.MQTTAddr != "" {
+	if cfg.MQTTAddr != "" || cfg.NATSAddr != "" {
 		clientAuth = a.devices.Check
 	}
 	a.Broker, err = broker.Start(ctx, broker.Config{
 		DataDir: cfg.DataDir, ServerName: "gust", MaxMemory: cfg.NATSMaxMemory, MaxStore: cfg.NATSMaxStore,
-		SyncAlways: cfg.SyncAlways, Logger: log, MQTTAddr: cfg.MQTTAddr, ClientAuth: clientAuth,
+		SyncAlways: cfg.SyncAlways, Logger: log, MQTTAddr: cfg.MQTTAddr, NATSAddr: cfg.NATSAddr, ClientAuth: clientAuth,
 	})
 	if err != nil {
 		return nil, err

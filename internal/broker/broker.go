@@ -34,10 +34,10 @@ type Config struct {
 	// SyncAlways fsyncs every acknowledged write (safer against power loss,
 	// ~10-40x slower); by default writes are synced every SyncInterval.
 	SyncAlways bool
-	// Listen opens a TCP client port (127.0.0.1:Port; -1 random) for external
-	// NATS clients; by default the server is reachable only in-process.
-	Listen bool
-	Port   int
+	// NATSAddr, when set ("host:port"; port 0 picks one), opens the NATS
+	// client port for outside services, whose messages fire triggers; by
+	// default the server is reachable only in-process.
+	NATSAddr string
 	// Replicas of streams and buckets (1 for a single node).
 	Replicas int
 	Logger   *slog.Logger
@@ -46,9 +46,10 @@ type Config struct {
 	MQTTAddr string
 	// ClientAuth, when set, makes the server authenticate every client:
 	// Gust's own connections by an internal credential made at start, any
-	// other (an MQTT device, a NATS client over Listen) by ClientAuth,
+	// other (an MQTT device, a NATS client over NATSAddr) by ClientAuth,
 	// which returns the subjects the client may publish and subscribe to.
-	// Without it an MQTT listener would let anybody in.
+	// Either listener needs it: without it anybody could come in and use
+	// Gust's own subjects (the store, the work queue).
 	ClientAuth func(user, password string) (allow []string, ok bool)
 }
 
@@ -61,6 +62,7 @@ type Broker struct {
 	log      *slog.Logger
 	auth     []nats.Option // Gust's own credential, when clients authenticate
 	mqttAddr string
+	natsAddr string
 }
 
 // Start starts an embedded server and connects to it in-process.
@@ -84,8 +86,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	opts := &server.Options{
 		ServerName:         cfg.ServerName,
 		Host:               "127.0.0.1",
-		DontListen:         !cfg.Listen,
-		Port:               cfg.Port,
+		DontListen:         cfg.NATSAddr == "",
 		JetStream:          true,
 		StoreDir:           filepath.Join(cfg.DataDir, "jetstream"),
 		JetStreamMaxMemory: cfg.MaxMemory,
@@ -95,22 +96,22 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		NoLog:              true,
 		MaxPayload:         8 << 20,
 	}
-	if cfg.Listen && cfg.Port == 0 {
-		opts.Port = server.RANDOM_PORT
+	if (cfg.MQTTAddr != "" || cfg.NATSAddr != "") && cfg.ClientAuth == nil {
+		return nil, errors.New("broker: an MQTT or NATS listener needs client authentication")
+	}
+	if cfg.NATSAddr != "" {
+		host, port, err := listenAddr("NATS", cfg.NATSAddr)
+		if err != nil {
+			return nil, err
+		}
+		opts.Host, opts.Port = host, port
 	}
 	if cfg.MQTTAddr != "" {
-		if cfg.ClientAuth == nil {
-			return nil, errors.New("broker: an MQTT listener needs client authentication")
+		host, port, err := listenAddr("MQTT", cfg.MQTTAddr)
+		if err != nil {
+			return nil, err
 		}
-		host, port, err := net.SplitHostPort(cfg.MQTTAddr)
-		n, perr := strconv.Atoi(port)
-		if err != nil || perr != nil || n < 0 || n > 65535 {
-			return nil, fmt.Errorf("broker: MQTT address %q: want host:port", cfg.MQTTAddr)
-		}
-		if n == 0 {
-			n = server.RANDOM_PORT
-		}
-		opts.MQTT = server.MQTTOpts{Host: host, Port: n}
+		opts.MQTT = server.MQTTOpts{Host: host, Port: port}
 	}
 	var own []nats.Option
 	if cfg.ClientAuth != nil {
@@ -149,11 +150,30 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// Ready means listening: the server wrote the port it got.
 		b.mqttAddr = net.JoinHostPort(opts.MQTT.Host, strconv.Itoa(opts.MQTT.Port))
 	}
+	if a := srv.Addr(); cfg.NATSAddr != "" && a != nil {
+		b.natsAddr = a.String()
+	}
 	return b, nil
+}
+
+// listenAddr parses a listener's "host:port"; port 0 picks a free one.
+func listenAddr(what, addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("broker: %s address %q: want host:port", what, addr)
+	}
+	if n == 0 {
+		n = server.RANDOM_PORT
+	}
+	return host, n, nil
 }
 
 // MQTTAddr is the address of the MQTT listener ("" when there is none).
 func (b *Broker) MQTTAddr() string { return b.mqttAddr }
+
+// NATSAddr is the address of the NATS client port ("" when there is none).
+func (b *Broker) NATSAddr() string { return b.natsAddr }
 
 // ClientURL is the TCP URL of the embedded server ("" when it does not listen).
 func (b *Broker) ClientURL() string {

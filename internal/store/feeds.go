@@ -23,9 +23,16 @@ type Feed struct {
 	Reason    string          `json:"reason,omitempty"` // why it is not active
 	Changed   int64           `json:"changed"`          // ms: last change of Active
 	Created   int64           `json:"created"`          // ms
-	// LastTick is the last scheduled time (ms) an alarm fired for; a
-	// restart resumes after it.
+	// LastTick is the last scheduled time (ms) an alarm fired for, or the
+	// time it was paused, resumed or changed; ticks are computed after it,
+	// so a restart resumes there and a tick that fell in a pause is skipped.
 	LastTick int64 `json:"lastTick,omitempty"`
+	// TriggerUpdated is the trigger's "updated" (ms) when the feed was
+	// created or last changed through it. A trigger written since may be
+	// another trigger of the same name: one deleted without its feed's
+	// DELETE and created again. Triggers carry no creation stamp, so this
+	// is the identity a CREATE compares (see Feeds.Create).
+	TriggerUpdated int64 `json:"triggerUpdated,omitempty"`
 
 	Revision uint64 `json:"-"`
 }
@@ -105,11 +112,11 @@ func (s *Feeds) Put(ctx context.Context, f *Feed) error {
 	if f.Revision == 0 {
 		rev, err = s.kv.Create(ctx, f.Key(), val)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return gust.Errorf(gust.KindConflict, "The trigger /%s/%s has a feed already.", f.Namespace, f.Trigger)
+			return errHasFeed(f)
 		}
 	} else {
 		rev, err = s.kv.Update(ctx, f.Key(), val, f.Revision)
-		if isWrongRevision(err) {
+		if casFailed(err) {
 			return gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
 		}
 	}
@@ -120,12 +127,64 @@ func (s *Feeds) Put(ctx context.Context, f *Feed) error {
 	return nil
 }
 
-// Delete removes the feed of trigger ns/name; a missing one is no error.
-func (s *Feeds) Delete(ctx context.Context, ns, trigger string) error {
-	if err := s.kv.Delete(ctx, FeedKey(ns, trigger)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("delete feed: %w", err))
+func errHasFeed(f *Feed) error {
+	return gust.Errorf(gust.KindConflict, "The trigger /%s/%s has a feed already.", f.Namespace, f.Trigger)
+}
+
+// Create registers f as a new feed. A registration already there is
+// replaced when leftover says it was left behind by an earlier trigger of
+// the same name (deleted without the feed's DELETE, or whose DELETE
+// failed): otherwise such a leftover would block the feed for good. A
+// registration of the live trigger is a conflict: one feed per trigger.
+func (s *Feeds) Create(ctx context.Context, f *Feed, leftover func(old *Feed) bool) error {
+	for attempt := 0; ; attempt++ {
+		f.Revision = 0
+		err := s.Put(ctx, f)
+		if gust.KindOf(err) != gust.KindConflict || attempt >= 3 {
+			return err
+		}
+		old, gerr := s.Get(ctx, f.Namespace, f.Trigger)
+		switch {
+		case gust.KindOf(gerr) == gust.KindNotFound:
+			continue // deleted in between
+		case gerr != nil:
+			return gerr
+		case !leftover(old):
+			return err
+		}
+		// Compare-and-set on the leftover read: a tick it recorded in
+		// between, or a concurrent CREATE, makes this look again.
+		f.Revision = old.Revision
+		if err := s.Put(ctx, f); gust.KindOf(err) != gust.KindConflict {
+			return err
+		}
 	}
-	return nil
+}
+
+// Delete removes the feed of trigger ns/name; a missing one is no error.
+// With rev > 0 it removes only that revision (a conflict when the feed
+// changed since, e.g. was replaced).
+func (s *Feeds) Delete(ctx context.Context, ns, trigger string, rev uint64) error {
+	var opts []jetstream.KVDeleteOpt
+	if rev > 0 {
+		opts = append(opts, jetstream.LastRevision(rev))
+	}
+	err := s.kv.Delete(ctx, FeedKey(ns, trigger), opts...)
+	switch {
+	case err == nil || errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case casFailed(err):
+		return gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
+	}
+	return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("delete feed: %w", err))
+}
+
+// casFailed reports a compare-and-set that lost: the key's revision moved
+// on (code 10071; replicated streams answer 10164).
+func casFailed(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // FeedEvent is a change seen by Watch: a feed written, or (Feed nil) the
@@ -180,23 +239,64 @@ func (s *Feeds) Watch(ctx context.Context) (<-chan *FeedEvent, error) {
 	return out, nil
 }
 
-// Claim claims key for owner for ttl: true when this call made the claim,
-// or when owner made it before (a restart of the same node); false when
-// another owner holds it.
-func (s *Feeds) Claim(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
-	_, err := s.claims.Create(ctx, key, []byte(owner), jetstream.KeyTTL(ttl))
-	if err == nil {
-		return true, nil
+// claim is the value of a claim: the node that made it, and when (ms, by
+// that node's clock, which is the clock ticks are scheduled by).
+type claim struct {
+	Node string `json:"node"`
+	At   int64  `json:"at"`
+}
+
+func decodeClaim(e jetstream.KeyValueEntry) claim {
+	var c claim
+	if json.Unmarshal(e.Value(), &c) != nil || c.Node == "" {
+		// Written before claims carried their time: just the node's name.
+		c = claim{Node: string(e.Value()), At: e.Created().UnixMilli()}
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return false, fmt.Errorf("claim %s: %w", key, err)
-	}
-	e, err := s.claims.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return false, nil // expired in between: the tick is long past
-	}
+	return c
+}
+
+// Claim claims key for owner at now, for ttl. It returns true when this
+// call made the claim, or when owner made it before (a restart of the
+// same node), or when another node's claim is older than stale: that node
+// died, or lost the store, before finishing, and the claim is taken over
+// so the tick is not lost. Taking over removes exactly the claim that was
+// read (compare-and-set on its revision) and then claims anew, so of any
+// number of nodes one wins. Otherwise (a live claim of another node) false.
+func (s *Feeds) Claim(ctx context.Context, key, owner string, now time.Time, ttl, stale time.Duration) (bool, error) {
+	val, err := json.Marshal(claim{Node: owner, At: now.UnixMilli()})
 	if err != nil {
-		return false, fmt.Errorf("read claim %s: %w", key, err)
+		return false, err
 	}
-	return string(e.Value()) == owner, nil
+	for attempt := 0; attempt < 2; attempt++ {
+		_, err := s.claims.Create(ctx, key, val, jetstream.KeyTTL(ttl))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return false, fmt.Errorf("claim %s: %w", key, err)
+		}
+		e, err := s.claims.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, nil // expired, or being taken over by another node
+		}
+		if err != nil {
+			return false, fmt.Errorf("read claim %s: %w", key, err)
+		}
+		c := decodeClaim(e)
+		if c.Node == owner {
+			return true, nil
+		}
+		if attempt > 0 || now.Sub(time.UnixMilli(c.At)) < stale {
+			return false, nil
+		}
+		// The purge marker expires like a claim, so nothing is left behind.
+		err = s.claims.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(ttl))
+		if casFailed(err) {
+			return false, nil // another node took it over first
+		}
+		if err != nil {
+			return false, fmt.Errorf("take over claim %s: %w", key, err)
+		}
+	}
+	return false, nil
 }

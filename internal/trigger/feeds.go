@@ -77,6 +77,12 @@ type Config struct {
 // takes, so no node can claim a tick another is still firing.
 const ClaimTTL = 15 * time.Minute
 
+// ClaimStale is the age at which another node's claim of a tick that has
+// not been recorded as fired is taken over: that node died (or lost the
+// store) before finishing. Firing takes milliseconds, and a node retries
+// a failed tick every retryDelay, so a live node finishes well within it.
+const ClaimStale = time.Minute
+
 // New returns the feed providers; Start runs them.
 func New(cfg Config) *Feeds {
 	log := cfg.Logger
@@ -244,7 +250,8 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 	now := f.now()
 	switch strings.ToUpper(event) {
 	case "CREATE":
-		if _, err := f.cfg.Entities.GetType(tp, store.TypeTrigger); err != nil {
+		trec, err := f.cfg.Entities.GetType(tp, store.TypeTrigger)
+		if err != nil {
 			return nil, feedError(msgTriggerAuth)
 		}
 		cfg, err := feeds[feed].configure(feed, tp.Namespace, p, nil, now)
@@ -252,8 +259,13 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 			return nil, err
 		}
 		rec := &store.Feed{Namespace: tp.Namespace, Trigger: tp.Name, Feed: feed, Config: cfg, Active: true,
-			Changed: now.UnixMilli(), Created: now.UnixMilli()}
-		if err := f.cfg.Store.Put(ctx, rec); err != nil {
+			Changed: now.UnixMilli(), Created: now.UnixMilli(), TriggerUpdated: trec.Updated}
+		// A registration made for the trigger as it is now is a second feed
+		// on it (refused); one made for an earlier write of the trigger is
+		// left over from a trigger deleted without its feed's DELETE (the
+		// REST API's delete, a DELETE that failed) and is replaced.
+		leftover := func(old *store.Feed) bool { return old.TriggerUpdated != trec.Updated }
+		if err := f.cfg.Store.Create(ctx, rec, leftover); err != nil {
 			return nil, err
 		}
 		return success()
@@ -271,14 +283,13 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		if rec.Config, err = feeds[feed].configure(feed, tp.Namespace, p, rec.Config, now); err != nil {
 			return nil, err
 		}
+		f.restart(rec, tp, now)
 		if err := f.cfg.Store.Put(ctx, rec); err != nil {
 			return nil, err
 		}
 		return success()
 	case "DELETE":
-		// Deleting what is not there succeeds: `trigger delete` must not
-		// be stuck behind a feed that is already gone.
-		if err := f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name); err != nil {
+		if err := f.deleteRegistration(ctx, tp, feed); err != nil {
 			return nil, err
 		}
 		return success()
@@ -293,6 +304,7 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 			if !active {
 				rec.Reason = "paused"
 			}
+			f.restart(rec, tp, now)
 			if err := f.cfg.Store.Put(ctx, rec); err != nil {
 				return nil, err
 			}
@@ -309,6 +321,44 @@ func (f *Feeds) registration(ctx context.Context, tp gust.Path, feed string) (*s
 		return nil, feedError("could not find trigger %s in the %s feed", tp, feed)
 	}
 	return rec, err
+}
+
+// restart makes an alarm schedule afresh from now after a PAUSE, UNPAUSE
+// or UPDATE: ticks are computed after LastTick, so without this a tick
+// that fell in the pause (or under the old schedule) would fire at once.
+// The feed was also addressed through the trigger as it is now, which
+// makes it that trigger's (see TriggerUpdated).
+func (f *Feeds) restart(rec *store.Feed, tp gust.Path, now time.Time) {
+	if strings.HasPrefix(rec.Feed, "alarms/") {
+		rec.LastTick = now.UnixMilli()
+	}
+	if trec, err := f.cfg.Entities.GetType(tp, store.TypeTrigger); err == nil {
+		rec.TriggerUpdated = trec.Updated
+	}
+}
+
+// deleteRegistration removes the feed of trigger tp, which must be of
+// kind feed: a DELETE through another feed's action must not remove it.
+// Deleting what is not there succeeds: `trigger delete` must not be stuck
+// behind a feed that is already gone.
+func (f *Feeds) deleteRegistration(ctx context.Context, tp gust.Path, feed string) error {
+	for attempt := 0; ; attempt++ {
+		rec, err := f.cfg.Store.Get(ctx, tp.Namespace, tp.Name)
+		switch {
+		case gust.KindOf(err) == gust.KindNotFound:
+			return nil
+		case err != nil:
+			return err
+		case rec.Feed != feed:
+			return feedError("could not find trigger %s in the %s feed", tp, feed)
+		}
+		// Only the revision checked: a tick recording itself in between
+		// is a conflict, and the check is made again.
+		err = f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name, rec.Revision)
+		if gust.KindOf(err) != gust.KindConflict || attempt >= 10 {
+			return err
+		}
+	}
 }
 
 func success() (json.RawMessage, error) { return json.RawMessage(`{"status":"success"}`), nil }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
 
 	"github.com/gust-faas/gust/internal/app"
 	"github.com/gust-faas/gust/internal/gust"
@@ -539,4 +541,237 @@ func TestMQTTDeviceTopics(t *testing.T) {
 		}
 		sub.Unsubscribe("guest/cmd/#").WaitTimeout(5 * time.Second)
 	}
+}
+
+func withNATS(c *app.Config) { c.NATSAddr = "127.0.0.1:0" }
+
+// natsClient connects a nats.go client over TCP with a namespace's
+// credential; the server's asynchronous refusals arrive on errs.
+func natsClient(t *testing.T, addr, auth string) (nc *nats.Conn, errs chan error, err error) {
+	t.Helper()
+	uuid, key, _ := strings.Cut(auth, ":")
+	errs = make(chan error, 16)
+	nc, err = nats.Connect("nats://"+addr, nats.UserInfo(uuid, key), nats.MaxReconnects(0), nats.Timeout(5*time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(nc.Close)
+	return nc, errs, nil
+}
+
+// TestNATSClientPort drives the NATS subject feed from a service outside
+// Gust: a nats.go client over the client port, logged in with the
+// namespace's credential, limited to the namespace's subjects.
+func TestNATSClientPort(t *testing.T) {
+	n := startFeedNode(t, withNATS)
+	addr := n.Broker.NATSAddr()
+	if addr == "" {
+		t.Fatal("no NATS client port")
+	}
+	n.triggerWithEcho("orders")
+	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); msg != "" {
+		t.Fatal(msg)
+	}
+	other, err := n.Keys.Ensure(context.Background(), "other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid, _, _ := strings.Cut(n.Auth, ":")
+	otherKey := strings.SplitN(other.Auth(), ":", 2)[1]
+	for _, auth := range []string{uuid + ":" + strings.Repeat("x", 64), uuid + ":" + otherKey, ":", "gust-internal:x"} {
+		if _, _, err := natsClient(t, addr, auth); err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+			t.Errorf("login as %q: %v", auth, err)
+		}
+	}
+	nc, errs, err := natsClient(t, addr, n.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, oerrs, err := natsClient(t, addr, other.Auth())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A service's message fires the trigger. The feed's subscription
+	// starts as its registration arrives: publish until it fires.
+	var acts []gust.Activation
+	for deadline := time.Now().Add(10 * time.Second); len(acts) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("a message on guest.orders.x fired nothing")
+		}
+		if err := nc.Publish("guest.orders.x", []byte(`{"n":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		acts = n.triggerActivations("orders")
+	}
+	if got := string(acts[0].Response.Result); got != `{"n":1,"subject":"guest.orders.x"}` {
+		t.Errorf("fired with %s", got)
+	}
+	// The rule's activation records the trigger activation as its cause,
+	// as OpenWhisk does, and nothing else says why it ran.
+	var line struct{ ActivationID string }
+	if err := json.Unmarshal([]byte(acts[0].Logs[0]), &line); err != nil {
+		t.Fatal(err)
+	}
+	var rule gust.Activation
+	if err := json.Unmarshal(n.waitRecord(line.ActivationID), &rule); err != nil {
+		t.Fatal(err)
+	}
+	if rule.Cause != acts[0].ActivationID {
+		t.Errorf("rule activation cause %q, want the trigger activation %s", rule.Cause, acts[0].ActivationID)
+	}
+	if _, ok := rule.Annotations.Get("causedBy"); ok {
+		t.Errorf("rule activation annotated causedBy: %v", rule.Annotations)
+	}
+	time.Sleep(300 * time.Millisecond) // messages in flight fire
+	fired := len(n.triggerActivations("orders"))
+
+	// Everything outside the namespace's subjects is refused.
+	for _, c := range []struct {
+		who     string
+		conn    *nats.Conn
+		errs    chan error
+		sub     bool
+		subject string
+	}{
+		{"other", oc, oerrs, false, "guest.orders.y"},
+		{"other", oc, oerrs, true, "guest.>"},
+		{"guest", nc, errs, false, "other.orders.x"},
+		{"guest", nc, errs, true, "other.>"},
+		{"guest", nc, errs, true, "$JS.API.>"},
+		{"guest", nc, errs, false, "$JS.API.INFO"},
+		{"guest", nc, errs, false, "$KV.feeds.guest.orders"},
+		{"guest", nc, errs, true, "act.>"},
+		{"guest", nc, errs, true, "_INBOX.>"},
+		{"guest", nc, errs, true, ">"},
+		{"guest", nc, errs, true, "*.orders.>"},
+	} {
+		var err error
+		if c.sub {
+			_, err = c.conn.Subscribe(c.subject, func(*nats.Msg) {})
+		} else {
+			err = c.conn.Publish(c.subject, []byte(`{}`))
+		}
+		if err == nil {
+			err = c.conn.Flush()
+		}
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.who, c.subject, err)
+		}
+		select {
+		case err := <-c.errs:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), `"`+c.subject+`"`) {
+				t.Errorf("%s, subscribe %v to %s: %v", c.who, c.sub, c.subject, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s may subscribe (%v) or publish to %s", c.who, c.sub, c.subject)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := len(n.triggerActivations("orders")); got != fired {
+		t.Errorf("refused messages fired the trigger: %d fires, want %d", got, fired)
+	}
+}
+
+// TestMQTTDeviceSubscribeScoped checks that a device cannot subscribe
+// outside its namespace's topics: another namespace's, or Gust's own.
+func TestMQTTDeviceSubscribeScoped(t *testing.T) {
+	n := startFeedNode(t, withMQTT)
+	addr := n.Broker.MQTTAddr()
+	other, err := n.Keys.Ensure(context.Background(), "other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := mqttClient(t, addr, n.Auth, "guest-device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, err := mqttClient(t, addr, other.Auth(), "other-device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	for _, topic := range []string{"other/#", "other/cmd/led", "+/cmd/led", "#", "act/#", "$MQTT/msgs/#"} {
+		tok := dev.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() })
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe %s: %v", topic, tok.Error())
+		}
+		if code := tok.(*mqtt.SubscribeToken).Result()[topic]; code != 0x80 {
+			t.Errorf("subscribe to %s granted (SUBACK %#x)", topic, code)
+		}
+	}
+	if tok := od.Publish("other/cmd/led", 1, false, "on"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	select {
+	case topic := <-got:
+		t.Errorf("a guest device received %s of another namespace", topic)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestRESTTriggerDeleteStopsFeed deletes a feed's trigger through the REST
+// API, which does not tell the feed: the feed stops at its next event, and
+// creating the trigger and its feed again works.
+func TestRESTTriggerDeleteStopsFeed(t *testing.T) {
+	n := startFeedNode(t)
+	nc := n.Broker.Conn
+	n.triggerWithEcho("orders")
+	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); msg != "" {
+		t.Fatal(msg)
+	}
+	publishUntilFired := func(count int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(n.triggerActivations("orders")) < count; {
+			if time.Now().After(deadline) {
+				t.Fatalf("no fire %d", count)
+			}
+			_ = nc.Publish("guest.orders.new", []byte(`{}`))
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // messages in flight fire
+	}
+	publishUntilFired(1)
+	before := len(n.triggerActivations("orders"))
+
+	if _, _, err := n.wsk.Triggers.Delete("orders"); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Publish("guest.orders.after-delete", []byte(`{}`))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, msg := n.feed("nats/subscribe", "READ", "orders", nil)
+		status, _ := out["status"].(map[string]any)
+		reason, _ := status["reason"].(map[string]any)
+		if msg == "" && status["active"] == false && reason["message"] == "the trigger no longer exists" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the feed of a deleted trigger: %v %q", out, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The trigger is created again: the disabled leftover fires nothing,
+	// and does not block the new feed.
+	if _, _, err := n.wsk.Triggers.Insert(&whisk.Trigger{Name: "orders"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.wsk.Rules.Insert(&whisk.Rule{Name: "orders-echo-2", Trigger: "orders", Action: "echo"}, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Publish("guest.orders.leftover", []byte(`{}`))
+	time.Sleep(300 * time.Millisecond)
+	if got := len(n.triggerActivations("orders")); got != before {
+		t.Fatalf("the leftover feed fired the new trigger: %d fires, want %d", got, before)
+	}
+	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); msg != "" {
+		t.Fatalf("CREATE after the trigger was created again: %q", msg)
+	}
+	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); !strings.Contains(msg, "has a feed already") {
+		t.Errorf("a second feed on the live trigger: %q", msg)
+	}
+	publishUntilFired(before + 1)
 }

@@ -20,12 +20,15 @@ import (
 //
 //  1. A node claims tick T of feed F by creating the key F.T in the claims
 //     bucket (first writer wins; the key expires after ClaimTTL). Another
-//     node's claim means it is that node's tick; this node's own claim
+//     node's claim means it is that node's tick, unless it is older than
+//     ClaimStale: then that node died before finishing, and the claim is
+//     taken over (compare-and-set, one node wins). This node's own claim
 //     (from before a restart) means finish it.
 //  2. The trigger activation's id is derived from F and T, and so are the
 //     ids of the rules' activations. If a record with that id exists, the
 //     tick was fired before a crash and is not fired again; the work queue
-//     recognises the rules' activations by id as well.
+//     recognises the rules' activations by id as well. Only a record known
+//     to be missing fires the tick: a lookup that fails is retried.
 //  3. The tick is recorded as F's LastTick. Ticks are computed after
 //     LastTick, so a restart resumes where the cluster left off, firing a
 //     missed tick once (only the latest when several were missed).
@@ -125,7 +128,7 @@ func (f *Feeds) Tick(ctx context.Context, now time.Time) {
 			continue
 		}
 		if due := s.due(lastTick(rec), now); !due.IsZero() {
-			f.fireTick(ctx, rec, s, due)
+			f.fireTick(ctx, rec, s, due, now)
 		}
 	}
 }
@@ -141,9 +144,9 @@ func TickActivationID(key string, due time.Time) string {
 }
 
 // fireTick fires one tick of an alarm, exactly once (see above).
-func (f *Feeds) fireTick(ctx context.Context, rec *store.Feed, s schedule, due time.Time) {
+func (f *Feeds) fireTick(ctx context.Context, rec *store.Feed, s schedule, due, now time.Time) {
 	log := f.log.With("trigger", "/"+rec.Namespace+"/"+rec.Trigger, "tick", due.UTC().Format(time.RFC3339Nano))
-	mine, err := f.cfg.Store.Claim(ctx, rec.Key()+"."+strconv.FormatInt(due.UnixMilli(), 10), f.cfg.Node, ClaimTTL)
+	mine, err := f.cfg.Store.Claim(ctx, rec.Key()+"."+strconv.FormatInt(due.UnixMilli(), 10), f.cfg.Node, now, ClaimTTL, ClaimStale)
 	if err != nil {
 		log.Warn("alarm tick not claimed; will retry", "err", err)
 		f.retrySoon()
@@ -153,7 +156,18 @@ func (f *Feeds) fireTick(ctx context.Context, rec *store.Feed, s schedule, due t
 		return // another node's tick
 	}
 	id := TickActivationID(rec.Key(), due)
-	if _, err := f.cfg.Records.Get(ctx, rec.Namespace, id); err != nil {
+	_, err = f.cfg.Records.Get(ctx, rec.Namespace, id)
+	switch {
+	case err == nil:
+		// Fired before a crash (ours, or the node's whose claim this
+		// was): only record it.
+	case gust.KindOf(err) != gust.KindNotFound:
+		// Not knowing whether it fired is not "not fired": firing now
+		// could fire it twice. The claim is ours: the retry finishes it.
+		log.Warn("alarm tick not checked; will retry", "err", err)
+		f.retrySoon()
+		return
+	default:
 		caller, ok := f.cfg.Keys.ByNamespace(rec.Namespace)
 		if !ok {
 			f.deactivate(ctx, rec, "the namespace no longer exists")
@@ -233,7 +247,7 @@ func (f *Feeds) deleteTrigger(ctx context.Context, rec *store.Feed, rules bool) 
 			f.log.Warn("trigger not deleted after firing", "trigger", tp.String(), "err", err)
 		}
 	}
-	if err := f.cfg.Store.Delete(ctx, rec.Namespace, rec.Trigger); err != nil {
+	if err := f.cfg.Store.Delete(ctx, rec.Namespace, rec.Trigger, 0); err != nil {
 		f.log.Warn("feed not deleted after firing", "feed", rec.Key(), "err", err)
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +19,11 @@ import (
 // fakeFires counts fires and keeps the trigger activations they made, as
 // the activation store would.
 type fakeFires struct {
-	mu    sync.Mutex
-	ids   []string
-	store map[string]bool
-	fail  error // returned (after nothing was recorded) when set
+	mu     sync.Mutex
+	ids    []string
+	store  map[string]bool
+	fail   error // returned (after nothing was recorded) when set
+	getErr error // returned by Get when set: the record store failing
 }
 
 func (f *fakeFires) Fire(_ context.Context, req Fire) (string, error) {
@@ -36,6 +40,9 @@ func (f *fakeFires) Fire(_ context.Context, req Fire) (string, error) {
 func (f *fakeFires) Get(_ context.Context, _, id string) (json.RawMessage, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
 	if f.store[id] {
 		return json.RawMessage("{}"), nil
 	}
@@ -58,7 +65,19 @@ type alarmWorld struct {
 	guest   *store.Identity
 	fires   *fakeFires
 	created time.Time
+	clock   atomic.Pointer[time.Time] // the nodes' clock once set (at); else created
 }
+
+// now is the nodes' clock: the time feed actions run at.
+func (w *alarmWorld) now() time.Time {
+	if t := w.clock.Load(); t != nil {
+		return *t
+	}
+	return w.created
+}
+
+// at sets the nodes' clock.
+func (w *alarmWorld) at(t time.Time) { w.clock.Store(&t) }
 
 func newAlarmWorld(t *testing.T) *alarmWorld {
 	t.Helper()
@@ -84,18 +103,38 @@ func newAlarmWorld(t *testing.T) *alarmWorld {
 	if w.guest, err = w.keys.Ensure(ctx, "guest", ""); err != nil {
 		t.Fatal(err)
 	}
-	doc, _ := json.Marshal(gust.Trigger{Namespace: "guest", Name: "tick", Version: "0.0.1"})
-	if _, err := w.ents.Put(ctx, gust.Path{Namespace: "guest", Name: "tick"}, &store.Record{Type: store.TypeTrigger, Doc: doc}, 0); err != nil {
-		t.Fatal(err)
-	}
+	w.putTrigger(1)
 	return w
+}
+
+// putTrigger creates the trigger guest/tick, written at updated (ms).
+func (w *alarmWorld) putTrigger(updated int64) {
+	w.t.Helper()
+	doc, _ := json.Marshal(gust.Trigger{Namespace: "guest", Name: "tick", Version: "0.0.1", Updated: updated})
+	rec := &store.Record{Type: store.TypeTrigger, Doc: doc, Updated: updated}
+	if _, err := w.ents.Put(context.Background(), gust.Path{Namespace: "guest", Name: "tick"}, rec, 0); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// deleteTrigger deletes guest/tick as the REST API does: the feed is not told.
+func (w *alarmWorld) deleteTrigger() {
+	w.t.Helper()
+	p := gust.Path{Namespace: "guest", Name: "tick"}
+	rec, err := w.ents.Get(p)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.ents.Delete(context.Background(), p, rec.Revision); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 // node starts a feed-provider node driven by Tick.
 func (w *alarmWorld) node(name string) *Feeds {
 	w.t.Helper()
 	f := New(Config{Entities: w.ents, Keys: w.keys, Store: w.feeds, Records: w.fires, Node: name, Manual: true,
-		Now: func() time.Time { return w.created }})
+		Now: w.now})
 	if err := f.Start(context.Background(), w.fires); err != nil {
 		w.t.Fatal(err)
 	}
@@ -106,12 +145,23 @@ func (w *alarmWorld) node(name string) *Feeds {
 // create registers an alarm through the feed action's CREATE.
 func (w *alarmWorld) create(f *Feeds, feed string, p map[string]any) {
 	w.t.Helper()
-	p["authKey"], p["triggerName"], p["lifecycleEvent"] = w.guest.Auth(), "/_/tick", "CREATE"
-	raw, _ := json.Marshal(p)
-	path, _ := gust.ParsePath("/whisk.system/"+feed, "_")
-	if _, err := f.lifecycle(context.Background(), path, raw); err != nil {
+	if err := w.event(f, feed, "CREATE", p); err != nil {
 		w.t.Fatal(err)
 	}
+}
+
+// event invokes the feed action feed ("alarms/interval") with a lifecycle
+// event for guest/tick.
+func (w *alarmWorld) event(f *Feeds, feed, event string, p map[string]any) error {
+	w.t.Helper()
+	args := map[string]any{"authKey": w.guest.Auth(), "triggerName": "/_/tick", "lifecycleEvent": event}
+	for k, v := range p {
+		args[k] = v
+	}
+	raw, _ := json.Marshal(args)
+	path, _ := gust.ParsePath("/whisk.system/"+feed, "_")
+	_, err := f.lifecycle(context.Background(), path, raw)
+	return err
 }
 
 func (w *alarmWorld) feed() *store.Feed {
@@ -190,7 +240,7 @@ func TestAlarmExactlyOnceOverRestarts(t *testing.T) {
 
 	// A crash after claiming, before firing: the same node fires it when
 	// it comes back.
-	if mine, err := w.feeds.Claim(ctx, key+"."+itoa(minute(2).UnixMilli()), "n1", ClaimTTL); err != nil || !mine {
+	if mine, err := w.feeds.Claim(ctx, key+"."+itoa(minute(2).UnixMilli()), "n1", minute(2), ClaimTTL, ClaimStale); err != nil || !mine {
 		t.Fatal(mine, err)
 	}
 	other.Tick(ctx, minute(2))
@@ -262,3 +312,236 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestAlarmRestartsAfterPauseAndUpdate checks that a tick that fell in a
+// pause, or under the schedule an UPDATE replaced, does not fire when the
+// alarm resumes: PAUSE, UNPAUSE and UPDATE schedule afresh from now.
+func TestAlarmRestartsAfterPauseAndUpdate(t *testing.T) {
+	type step struct {
+		event string          // a lifecycle event at the offset, or "" for a tick
+		p     map[string]any  // the event's parameters
+		at    time.Duration   // after creation
+		fires []time.Duration // the ticks the tick fires (after creation)
+	}
+	for _, c := range []struct {
+		name, feed string
+		p          map[string]any
+		steps      []step
+	}{
+		{"pause", feedInterval, map[string]any{"minutes": 1}, []step{
+			{at: time.Minute, fires: []time.Duration{time.Minute}},
+			{event: "PAUSE", at: 70 * time.Second},
+			{at: 2*time.Minute + time.Second}, // paused
+			{event: "UNPAUSE", at: 2*time.Minute + 30*time.Second},
+			{at: 2*time.Minute + 31*time.Second}, // the tick of minute 2 fell in the pause
+			{at: 3 * time.Minute, fires: []time.Duration{3 * time.Minute}},
+		}},
+		{"update interval", feedInterval, map[string]any{"minutes": 10}, []step{
+			{event: "UPDATE", p: map[string]any{"minutes": 1}, at: 5*time.Minute + 30*time.Second},
+			{at: 5*time.Minute + 31*time.Second},
+			{at: 6 * time.Minute, fires: []time.Duration{6 * time.Minute}},
+		}},
+		{"update cron", feedAlarm, map[string]any{"cron": "0 * * * *"}, []step{
+			{event: "UPDATE", p: map[string]any{"cron": "*/5 * * * *"}, at: 7*time.Minute + 30*time.Second},
+			{at: 7*time.Minute + 31*time.Second},
+			{at: 10 * time.Minute, fires: []time.Duration{10 * time.Minute}},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newAlarmWorld(t)
+			ctx := context.Background()
+			w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+			n := w.node("n1")
+			w.create(n, c.feed, c.p)
+			waitFor(t, func() bool { return len(n.alarms()) == 1 })
+			key := w.feed().Key()
+			var want []string
+			for _, s := range c.steps {
+				now := w.created.Add(s.at)
+				if s.event != "" {
+					w.at(now)
+					if err := w.event(n, c.feed, s.event, s.p); err != nil {
+						t.Fatalf("%s: %v", s.event, err)
+					}
+					rev := w.feed().Revision
+					waitFor(t, func() bool {
+						n.mu.Lock()
+						defer n.mu.Unlock()
+						return n.feeds[key].Revision == rev
+					})
+					continue
+				}
+				n.Tick(ctx, now)
+				for _, d := range s.fires {
+					want = append(want, TickActivationID(key, w.created.Add(d)))
+				}
+				if got := w.fires.fired(); !slices.Equal(got, want) {
+					t.Fatalf("after a tick at +%s: fired %v, want %v", s.at, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestAlarmRecordCheckFails checks that a tick whose record cannot be
+// looked up is not taken for one that never fired: it waits for the store.
+func TestAlarmRecordCheckFails(t *testing.T) {
+	w := newAlarmWorld(t)
+	ctx := context.Background()
+	w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	n := w.node("n1")
+	w.create(n, feedInterval, map[string]any{"minutes": 1})
+	waitFor(t, func() bool { return len(n.alarms()) == 1 })
+	for _, err := range []error{
+		gust.Errorf(gust.KindUnavailable, gust.MsgUnavailable),
+		context.DeadlineExceeded,
+	} {
+		w.fires.mu.Lock()
+		w.fires.getErr = err
+		w.fires.mu.Unlock()
+		n.Tick(ctx, w.created.Add(time.Minute))
+		if got := w.fires.fired(); len(got) != 0 {
+			t.Fatalf("fired while the record store answered %v: %v", err, got)
+		}
+	}
+	if next := n.nextWake(w.created.Add(time.Minute)); next.IsZero() || next.After(w.created.Add(time.Minute+retryDelay)) {
+		t.Errorf("no retry soon: next wake %s", next)
+	}
+	w.fires.mu.Lock()
+	w.fires.getErr = nil
+	w.fires.mu.Unlock()
+	n.Tick(ctx, w.created.Add(time.Minute+retryDelay))
+	n.Tick(ctx, w.created.Add(time.Minute+2*retryDelay))
+	if got := w.fires.fired(); len(got) != 1 || got[0] != TickActivationID(w.feed().Key(), w.created.Add(time.Minute)) {
+		t.Fatalf("after the store came back: %v", got)
+	}
+}
+
+// TestFeedDeleteChecksFeed checks that DELETE through one feed's action
+// does not remove another feed's registration.
+func TestFeedDeleteChecksFeed(t *testing.T) {
+	w := newAlarmWorld(t)
+	n := w.node("n1")
+	w.create(n, feedInterval, map[string]any{"minutes": 1})
+	for _, c := range []struct {
+		feed   string
+		refuse bool
+	}{
+		{feedMQTT, true},
+		{feedNATS, true},
+		{feedAlarm, true},
+		{feedInterval, false},
+		{feedInterval, false}, // a feed already gone: still success
+	} {
+		err := w.event(n, c.feed, "DELETE", nil)
+		if c.refuse {
+			if err == nil || !strings.Contains(err.Error(), "could not find trigger /guest/tick in the "+c.feed+" feed") {
+				t.Errorf("DELETE through %s: %v", c.feed, err)
+			}
+			if _, err := w.feeds.Get(context.Background(), "guest", "tick"); err != nil {
+				t.Fatalf("DELETE through %s removed the alarm: %v", c.feed, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("DELETE through %s: %v", c.feed, err)
+		}
+		if _, err := w.feeds.Get(context.Background(), "guest", "tick"); gust.KindOf(err) != gust.KindNotFound {
+			t.Errorf("after DELETE through %s: %v", c.feed, err)
+		}
+	}
+}
+
+// TestFeedCreateReplacesLeftover checks that a registration left behind by
+// a trigger deleted without its feed's DELETE does not block the feed of
+// the trigger created again, while a second feed on a live trigger is
+// still refused.
+func TestFeedCreateReplacesLeftover(t *testing.T) {
+	w := newAlarmWorld(t)
+	ctx := context.Background()
+	w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	n := w.node("n1")
+	w.create(n, feedInterval, map[string]any{"minutes": 1})
+	first := w.feed()
+	if err := w.event(n, feedAlarm, "CREATE", map[string]any{"cron": "* * * * *"}); err == nil || !strings.Contains(err.Error(), "has a feed already") {
+		t.Fatalf("a second feed on a live trigger: %v", err)
+	}
+
+	// The trigger is deleted as the REST API does (no DELETE to the feed),
+	// then created again, with a feed.
+	w.deleteTrigger()
+	if err := w.event(n, feedInterval, "CREATE", map[string]any{"minutes": 2}); err == nil {
+		t.Fatal("CREATE for a missing trigger succeeded")
+	}
+	w.putTrigger(2)
+	w.at(w.created.Add(30 * time.Second))
+	if err := w.event(n, feedInterval, "CREATE", map[string]any{"minutes": 5}); err != nil {
+		t.Fatalf("CREATE after the trigger was created again: %v", err)
+	}
+	second := w.feed()
+	if second.Revision == first.Revision || second.Created != w.created.Add(30*time.Second).UnixMilli() ||
+		!strings.Contains(string(second.Config), `"minutes":5`) || second.TriggerUpdated != 2 {
+		t.Fatalf("the leftover was not replaced: %+v", second)
+	}
+	// The new registration is the live trigger's: a second one is refused.
+	if err := w.event(n, feedInterval, "CREATE", map[string]any{"minutes": 7}); err == nil || !strings.Contains(err.Error(), "has a feed already") {
+		t.Fatalf("a second feed on the re-created trigger: %v", err)
+	}
+
+	// The replaced alarm ticks on its own schedule, from its creation.
+	waitFor(t, func() bool { a := n.alarms(); return len(a) == 1 && a[0].Revision == second.Revision })
+	n.Tick(ctx, w.created.Add(3*time.Minute))
+	if got := w.fires.fired(); len(got) != 0 {
+		t.Fatalf("the leftover's schedule fired: %v", got)
+	}
+	n.Tick(ctx, w.created.Add(5*time.Minute+30*time.Second))
+	if got := w.fires.fired(); len(got) != 1 || got[0] != TickActivationID(second.Key(), w.created.Add(5*time.Minute+30*time.Second)) {
+		t.Fatalf("the new alarm: %v", got)
+	}
+}
+
+// TestAlarmClaimOfDeadNodeTakenOver checks that a tick claimed by a node
+// that died before firing it still fires, once, on another node.
+func TestAlarmClaimOfDeadNodeTakenOver(t *testing.T) {
+	w := newAlarmWorld(t)
+	ctx := context.Background()
+	w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	n1, n2, n3 := w.node("n1"), w.node("n2"), w.node("n3")
+	w.create(n1, feedInterval, map[string]any{"minutes": 5})
+	waitFor(t, func() bool { return len(n2.alarms()) == 1 && len(n3.alarms()) == 1 })
+	key := w.feed().Key()
+	due := w.created.Add(5 * time.Minute)
+
+	// n1 claims the tick, as fireTick does first, and dies.
+	if mine, err := w.feeds.Claim(ctx, key+"."+itoa(due.UnixMilli()), "n1", due, ClaimTTL, ClaimStale); err != nil || !mine {
+		t.Fatal(mine, err)
+	}
+	n1.Close()
+
+	// While the claim is young, it is n1's tick.
+	for _, n := range []*Feeds{n2, n3} {
+		n.Tick(ctx, due.Add(ClaimStale/2))
+	}
+	if got := w.fires.fired(); len(got) != 0 {
+		t.Fatalf("a live claim was taken over: %v", got)
+	}
+	// Past the bound, the other nodes take it over together: one fires.
+	var wg sync.WaitGroup
+	for _, n := range []*Feeds{n2, n3, n2, n3} {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.Tick(ctx, due.Add(ClaimStale+time.Second)) }()
+	}
+	wg.Wait()
+	if got := w.fires.fired(); len(got) != 1 || got[0] != TickActivationID(key, due) {
+		t.Fatalf("the dead node's tick: %v", got)
+	}
+	if w.feed().LastTick != due.UnixMilli() {
+		t.Fatalf("the tick was not recorded: %d", w.feed().LastTick)
+	}
+	for _, n := range []*Feeds{n2, n3} {
+		n.Tick(ctx, due.Add(2*ClaimStale))
+	}
+	if got := w.fires.fired(); len(got) != 1 {
+		t.Fatalf("fired again: %v", got)
+	}
+}
