@@ -299,9 +299,12 @@ func (e *Entities) Put(ctx context.Context, p gust.Path, rec *Record, rev uint64
 	return stored, nil
 }
 
+// isWrongRevision reports a compare-and-set that lost: the key's revision
+// moved on (code 10071; replicated streams answer 10164).
 func isWrongRevision(err error) bool {
 	var apiErr *jetstream.APIError
-	return err != nil && errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // Delete removes the entity at p if it is still at revision rev.

@@ -116,7 +116,7 @@ func (s *Feeds) Put(ctx context.Context, f *Feed) error {
 		}
 	} else {
 		rev, err = s.kv.Update(ctx, f.Key(), val, f.Revision)
-		if casFailed(err) {
+		if isWrongRevision(err) {
 			return gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
 		}
 	}
@@ -173,18 +173,10 @@ func (s *Feeds) Delete(ctx context.Context, ns, trigger string, rev uint64) erro
 	switch {
 	case err == nil || errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil
-	case casFailed(err):
+	case isWrongRevision(err):
 		return gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
 	}
 	return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("delete feed: %w", err))
-}
-
-// casFailed reports a compare-and-set that lost: the key's revision moved
-// on (code 10071; replicated streams answer 10164).
-func casFailed(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // FeedEvent is a change seen by Watch: a feed written, or (Feed nil) the
@@ -291,7 +283,7 @@ func (s *Feeds) Claim(ctx context.Context, key, owner string, now time.Time, ttl
 		}
 		// The purge marker expires like a claim, so nothing is left behind.
 		err = s.claims.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(ttl))
-		if casFailed(err) {
+		if isWrongRevision(err) {
 			return false, nil // another node took it over first
 		}
 		if err != nil {
