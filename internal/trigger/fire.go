@@ -136,7 +136,7 @@ func (f *Firer) Fire(ctx context.Context, req Fire) (string, error) {
 	}
 	id := req.ActivationID
 	if id == "" {
-		id = gust.NewActivationID(start)
+		id = gust.NewActivationIDFor(start, req.Trigger.Name) // recorded under the trigger's name
 	}
 	logs := make([]string, 0, len(keys))
 	for _, k := range keys {
