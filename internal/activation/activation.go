@@ -167,13 +167,25 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 		s.throttled.Inc(ns)
 		return Outcome{}, err
 	}
-	if id, remote := s.place(job); remote {
+	var refused []string
+	for {
+		id, remote := s.place(job, refused)
+		if !remote {
+			break
+		}
 		out, err := s.invokeRemote(ctx, id, job, req.Params, req.Wait, req.PayloadChecked)
+		var no errRefused
+		if errors.As(err, &no) && len(refused) == 0 {
+			// It had no room after all: step over to the next one, once.
+			refused = append(refused, id)
+			continue
+		}
 		if !errors.Is(err, errNoResponder) {
 			s.throttle.release(ns)
 			return out, err
 		}
 		// The invoker left between its last heartbeat and now: run here.
+		break
 	}
 	release, err := s.admit(ctx, job, admitWait)
 	if err != nil {

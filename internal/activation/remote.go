@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +23,55 @@ type Placement struct {
 	Self     string // the local invoker's id
 	Registry *scheduler.Registry
 	Conn     *nats.Conn
+	// LocalFree is the local invoker's free memory now (MB); its
+	// heartbeat's figure is up to a second old. nil: the heartbeat's.
+	LocalFree func() int
+
+	mu       sync.Mutex
+	inflight map[string]int // MB of activations sent to each remote invoker and not answered yet
+}
+
+// sent counts mb on its way to invoker id until done is called: heartbeats
+// come every second, and a burst must not land on one invoker meanwhile.
+func (p *Placement) sent(id string, mb int) (done func()) {
+	p.mu.Lock()
+	if p.inflight == nil {
+		p.inflight = map[string]int{}
+	}
+	p.inflight[id] += mb
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		if p.inflight[id] -= mb; p.inflight[id] <= 0 {
+			delete(p.inflight, id)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// candidates are the live invokers as placement sees them: free memory
+// from the heartbeats, less what was sent since, the local one's measured
+// now; without those in skip.
+func (p *Placement) candidates(skip []string) []scheduler.Heartbeat {
+	live := p.Registry.Live()
+	if len(live) <= 1 {
+		return live // nothing to choose between
+	}
+	out := live[:0:0]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, hb := range live {
+		if slices.Contains(skip, hb.ID) {
+			continue
+		}
+		if hb.ID == p.Self && p.LocalFree != nil {
+			hb.FreeMB = p.LocalFree()
+		} else {
+			hb.FreeMB -= p.inflight[hb.ID]
+		}
+		out = append(out, hb)
+	}
+	return out
 }
 
 func invokerSubject(id string) string { return "gust.invoker." + id }
@@ -39,18 +90,26 @@ type remoteReply struct {
 	Kind       gust.Kind        `json:"kind,omitempty"`
 }
 
-// place returns the invoker that should run job, and whether it is remote.
-func (s *Service) place(job *invoker.Job) (string, bool) {
+// place returns the invoker that should run job, and whether it is remote;
+// invokers in skip refused it already.
+func (s *Service) place(job *invoker.Job, skip []string) (string, bool) {
 	p := s.placement
 	if p == nil || p.Registry == nil {
 		return "", false
 	}
-	id, ok := scheduler.Pick(p.Registry.Live(), job.Action.Path().String(), job.Action.Limits.Memory, job.Action.Exec.Kind)
+	id, ok := scheduler.Pick(p.candidates(skip), job.Action.Path().String(), job.Action.Limits.Memory, job.Action.Exec.Kind)
 	if !ok || id == p.Self {
 		return "", false
 	}
 	return id, true
 }
+
+// errRefused wraps a remote invoker's refusal to run an activation (it had
+// no room): nothing ran, so another invoker may take it.
+type errRefused struct{ err error }
+
+func (e errRefused) Error() string { return e.err.Error() }
+func (e errRefused) Unwrap() error { return e.err }
 
 // invokeRemote runs job on invoker id and waits up to wait for it. The
 // remote invoker records the activation; a reply that does not come in time
@@ -66,7 +125,9 @@ func (s *Service) invokeRemote(ctx context.Context, id string, job *invoker.Job,
 	}
 	rctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	done := s.placement.sent(id, job.Action.Limits.Memory)
 	msg, err := s.placement.Conn.RequestWithContext(rctx, invokerSubject(id), data)
+	done()
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return Outcome{}, errNoResponder
@@ -80,7 +141,11 @@ func (s *Service) invokeRemote(ctx context.Context, id string, job *invoker.Job,
 		return Outcome{}, fmt.Errorf("reply of invoker %s: %w", id, err)
 	}
 	if rep.Activation == nil {
-		return Outcome{}, gust.Errorf(rep.Kind, "%s", rep.Error)
+		err := gust.Errorf(rep.Kind, "%s", rep.Error)
+		if rep.Kind == gust.KindUnavailable {
+			return Outcome{}, errRefused{err}
+		}
+		return Outcome{}, err
 	}
 	return Outcome{ActivationID: job.ActivationID, Activation: rep.Activation}, nil
 }

@@ -278,7 +278,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		if i == 0 {
 			// The first invoker's service is also the API's: it places
 			// blocking activations on every live invoker.
-			svcCfg.Placement = &activation.Placement{Self: id, Registry: a.registry, Conn: a.Broker.Conn}
+			svcCfg.Placement = &activation.Placement{Self: id, Registry: a.registry, Conn: a.Broker.Conn, LocalFree: inv.FreeMemory}
 		}
 		r := &InvokerRole{ID: id, Invoker: inv, Service: activation.New(svcCfg), done: make(chan error, 1)}
 		a.Invokers = append(a.Invokers, r)

@@ -175,3 +175,38 @@ func TestMetricsAreTenantScoped(t *testing.T) {
 		t.Fatalf("anonymous /metrics: %d", resp.StatusCode)
 	}
 }
+
+// TestPlacementStepsOver: a burst of blocking calls to one action spreads
+// over the invokers when its home has no room for more, rather than
+// queueing there until heartbeats catch up.
+func TestPlacementStepsOver(t *testing.T) {
+	n := gusttest.Start(t, threeInvokers, func(c *app.Config) { c.InvokerMemoryMB = 256 })
+	waitFor(t, 10*time.Second, func() bool { return len(n.Registry().Live()) == 3 }, "three invokers announced")
+	put(t, n, "nap", wasmtest.Build(t, "goreactor")) // 256 MB: one at a time per invoker
+	type result struct {
+		status  int
+		invoker string
+	}
+	got := make(chan result, 3)
+	for range 3 {
+		go func() {
+			resp := n.Do(t, "POST", "/api/v1/namespaces/_/actions/nap?blocking=true", strings.NewReader(`{"sleep_ms":700}`))
+			defer resp.Body.Close()
+			var r record
+			json.NewDecoder(resp.Body).Decode(&r)
+			got <- result{resp.StatusCode, r.invoker()}
+		}()
+		time.Sleep(30 * time.Millisecond) // in order, well within a heartbeat
+	}
+	used := map[string]bool{}
+	for range 3 {
+		r := <-got
+		if r.status != http.StatusOK {
+			t.Fatalf("a call of the burst: status %d", r.status)
+		}
+		used[r.invoker] = true
+	}
+	if len(used) != 3 {
+		t.Errorf("three concurrent calls ran on %v: placement did not step over a full home", used)
+	}
+}
