@@ -21,7 +21,7 @@ func TestActionLimits(t *testing.T) {
 		want(t, r, http.StatusBadGateway)
 		act := r.object(t)
 		checkActivation(t, act, "loop", "action developer error")
-		if msg, _ := field(act, "response", "result", "error").(string); msg != "The action exceeded its time limits of 200 milliseconds." {
+		if msg, _ := field(act, "response", "result", "error").(string); msg != "The action exceeded its time limits of 200 milliseconds (timeout of 200 ms exceeded)." {
 			t.Errorf("error = %q", msg)
 		}
 		if to, _ := annotation(t, act, "timeout"); to != true {
@@ -37,7 +37,7 @@ func TestActionLimits(t *testing.T) {
 		want(t, r, http.StatusBadGateway)
 		act := r.object(t)
 		checkActivation(t, act, "membomb", "action developer error")
-		if msg, _ := field(act, "response", "result", "error").(string); msg != "The action exhausted its memory and was aborted." {
+		if msg, _ := field(act, "response", "result", "error").(string); msg != "The action exhausted its memory and was aborted (memory limit of 128 MB exceeded)." {
 			t.Errorf("error = %q", msg)
 		}
 		if lim, _ := annotation(t, act, "limits"); field(lim, "memory") != 128.0 {

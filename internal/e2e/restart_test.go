@@ -180,7 +180,7 @@ func TestShutdownDrains(t *testing.T) {
 	r := reply{status: a.status, body: a.body}
 	want(t, r, http.StatusBadGateway)
 	act := r.object(t)
-	if msg := field(act, "response", "result", "error"); msg != "The action exceeded its time limits of 500 milliseconds." {
+	if msg := field(act, "response", "result", "error"); msg != "The action exceeded its time limits of 500 milliseconds (timeout of 500 ms exceeded)." {
 		t.Errorf("in-flight answer: %s", r.body)
 	}
 	sleepyID := act["activationId"].(string)

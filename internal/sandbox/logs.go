@@ -9,7 +9,8 @@ import (
 
 // LogBuffer collects a call's stdout and stderr as OpenWhisk log lines:
 // "<RFC 3339 nano time, padded to 30> <stream>: <text>". Once limit bytes of
-// text have been kept, it keeps no more and adds one truncation line.
+// text have been kept, it keeps no more and adds one truncation line
+// (msgTruncated).
 // It is safe for concurrent use by the two streams.
 type LogBuffer struct {
 	mu        sync.Mutex
@@ -50,6 +51,9 @@ var streamNames = [2]string{"stdout", "stderr"}
 func (b *LogBuffer) write(stream int, p []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.truncated {
+		return // nothing more is kept: do not even split it into lines
+	}
 	data := p
 	if len(b.partial[stream]) > 0 {
 		data = append(b.partial[stream], p...)
@@ -105,7 +109,14 @@ func (b *LogBuffer) Lines() []string {
 	}
 	lines := b.lines
 	if b.truncated {
-		lines = append(lines, fmt.Sprintf("%-30s stderr: Logs were truncated because the total bytes size exceeds the limit of %d bytes.", b.now().UTC().Format(time.RFC3339Nano), b.limit))
+		lines = append(lines, fmt.Sprintf("%-30s stderr: "+msgTruncated, b.now().UTC().Format(time.RFC3339Nano), b.limit))
 	}
 	return lines
 }
+
+// msgTruncated is the last log line of a call that reached its log limit:
+// the phrase every backend's limit errors share, then OpenWhisk's text,
+// which clients match at the end of the line. A backend ends the instance
+// of such a call (it serves no other call); the call's result is what the
+// function returned.
+const msgTruncated = "[log limit reached, output truncated] Logs were truncated because the total bytes size exceeds the limit of %d bytes."

@@ -39,7 +39,7 @@ func TestLogBufferTruncates(t *testing.T) {
 	b.Stderr().Write([]byte(strings.Repeat("z", 1000)))
 	got := b.Lines()
 	if len(got) != 3 || !strings.HasSuffix(got[1], "stdout: 67890") ||
-		!strings.Contains(got[2], "Logs were truncated because the total bytes size exceeds the limit of 10 bytes.") {
+		!strings.HasSuffix(got[2], "stderr: [log limit reached, output truncated] Logs were truncated because the total bytes size exceeds the limit of 10 bytes.") {
 		t.Fatalf("got %q", got)
 	}
 	if !b.Truncated() {

@@ -41,7 +41,7 @@ type Backend struct {
 	support error             // why no kind can run, if so
 
 	cgroups *cgroupHost
-	rootfs  rootfs
+	roots   map[string]*rootfs // kind → what its sandboxes' root holds
 	rlimits []initRlimit
 	env     []string // base environment of every sandbox
 
@@ -124,7 +124,10 @@ func New(cfg Config) (*Backend, error) {
 			b.cgroups = cg
 		}
 	}
-	b.rootfs = newRootfs(b.kinds, b.reasons)
+	b.roots = map[string]*rootfs{}
+	for _, rt := range b.kinds {
+		b.roots[rt.name] = newRootfs(rt)
+	}
 	b.rlimits = []initRlimit{
 		{Resource: unix.RLIMIT_NOFILE, Cur: 1024, Max: 1024},
 		{Resource: unix.RLIMIT_CORE, Cur: 0, Max: 0},
@@ -136,9 +139,19 @@ func New(cfg Config) (*Backend, error) {
 		b.env = append(b.env, k+"="+cfg.Env[k])
 	}
 	if b.support == nil {
+		// Each interpreter once, in a sandbox as its workers run it
+		// (probe_linux.go); the ready sandboxes become stem cells.
+		ready := b.probeKinds()
 		for _, rt := range b.kinds {
 			if rt.stem && cfg.StemCells > 0 && b.reasons[rt.name] == "" {
 				b.cells[rt.name] = newCellPool(b, rt, cfg.StemCells)
+			}
+		}
+		for kind, w := range ready {
+			if c := b.cells[kind]; c != nil {
+				c.idle = append(c.idle, w)
+			} else {
+				w.destroy()
 			}
 		}
 		for _, c := range b.cells {
@@ -181,11 +194,18 @@ func (b *Backend) setupWorkDir() error {
 	}
 	b.workDir = dir
 	b.launchDir = filepath.Join(dir, "launchers")
-	for _, d := range []string{dir, filepath.Join(dir, "code"), filepath.Join(dir, "cells"), b.launchDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	// Others may search the directories that lead to code (the sandbox's
+	// init helper opens it as an unprivileged host uid) but not list them;
+	// the code itself is for the sandbox's group only (code.go). The
+	// launchers are Gust's own, public files.
+	for _, d := range []struct {
+		path string
+		perm os.FileMode
+	}{{dir, 0o711}, {filepath.Join(dir, "code"), 0o711}, {filepath.Join(dir, "cells"), 0o711}, {b.launchDir, 0o755}} {
+		if err := os.MkdirAll(d.path, d.perm); err != nil {
 			return fmt.Errorf("process: work dir: %w", err)
 		}
-		if err := os.Chmod(d, 0o755); err != nil { // MkdirTemp made it 0700
+		if err := os.Chmod(d.path, d.perm); err != nil { // MkdirTemp made it 0700
 			return fmt.Errorf("process: work dir: %w", err)
 		}
 	}
@@ -298,7 +318,7 @@ func (b *Backend) Prepare(ctx context.Context, spec sandbox.Spec) (sandbox.Funct
 	}
 	code, err := writeCode(dir, rt.name, spec.Code, b.cfg.MaxCodeBytes)
 	if err == nil {
-		err = fixPerms(dir)
+		err = fixPerms(dir, b.codeGID())
 	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -417,19 +437,22 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// rootfs is what every sandbox's root holds besides the code and launchers.
+// rootfs is what a sandbox's root holds besides the code and launchers.
 type rootfs struct {
 	mounts   []initMount
 	symlinks [][2]string
 	files    map[string]string
 }
 
-// newRootfs describes the minimal root: /usr (and, on hosts without merged
-// /usr, /bin, /lib…), the few /etc files programs read, device nodes bound
-// from the host (mknod is not allowed in a user namespace), and synthetic
-// passwd, group and hosts files.
-func newRootfs(kinds []*runtimeKind, reasons map[string]string) rootfs {
-	r := rootfs{files: map[string]string{
+// newRootfs describes the minimal root of rt's sandboxes: /usr (and, on
+// hosts without merged /usr, /bin, /lib…), the few /etc files programs
+// read, device nodes bound from the host (mknod is not allowed in a user
+// namespace), synthetic passwd, group and hosts files, and rt's
+// interpreter's install prefix when it lives outside /usr (only rt's: a
+// Node.js sandbox has no need of a Python tree, and one kind's unreadable
+// prefix must not break the others).
+func newRootfs(rt *runtimeKind) *rootfs {
+	r := &rootfs{files: map[string]string{
 		"/etc/passwd":   "root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:1000:1000:sandbox:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 		"/etc/group":    "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n",
 		"/etc/hosts":    "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
@@ -455,10 +478,7 @@ func newRootfs(kinds []*runtimeKind, reasons map[string]string) rootfs {
 			r.mounts = append(r.mounts, initMount{Src: p, Target: p, File: !st.IsDir()})
 		}
 	}
-	for _, rt := range kinds {
-		if rt.interpreter == "" || reasons[rt.name] != "" {
-			continue
-		}
+	if rt.interpreter != "" {
 		if prefix := interpreterPrefix(rt.interpreter); prefix != "" {
 			r.mounts = append(r.mounts, initMount{Src: prefix, Target: prefix})
 		}
@@ -492,6 +512,10 @@ func (b *Backend) cgroupLimits(memoryMB int) cgroupLimits {
 	}
 	return l
 }
+
+// codeGID is the host gid of the sandbox's group (gid 1000 inside), which
+// owns the code on the host (code.go).
+func (b *Backend) codeGID() int { return b.hostUID + sandboxGID }
 
 // sandboxEnv is the environment of a new sandbox.
 func (b *Backend) sandboxEnv() []string { return slices.Clone(b.env) }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package process
 
 import (
@@ -14,8 +16,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gust-faas/gust/internal/gust"
 )
@@ -33,17 +36,13 @@ type codeDir struct {
 	plain bool   // plain source (Node evaluates it non-strict, OpenWhisk-style)
 }
 
-// Limits on archives, against zip bombs and inode exhaustion.
-const (
-	DefaultMaxCodeBytes = 256 << 20 // bytes of extracted code
-	maxZipEntries       = 20000
-)
+// maxZipEntries bounds an archive's entries, against inode exhaustion.
+// (DefaultMaxCodeBytes bounds their size, against zip bombs.)
+const maxZipEntries = 20000
 
 func invalid(format string, args ...any) error {
 	return gust.Errorf(gust.KindInvalid, format, args...)
 }
-
-const noFollow = syscall.O_NOFOLLOW
 
 // isZip reports whether code starts like a zip archive (a local file
 // header, or the end record of an empty archive).
@@ -143,10 +142,12 @@ func checkExecutable(kind string, code []byte) error {
 
 // extractZip extracts code into dir. Entries must stay inside dir
 // ("zip slip": absolute names and ".." are refused, not rewritten: an
-// archive that tries it is broken or hostile). Regular files are written
-// before symlinks are created, and with O_NOFOLLOW|O_EXCL, so no entry
-// can be written through a link. Sizes are checked against maxBytes both
-// as declared and as actually inflated.
+// archive that tries it is broken or hostile), and nothing is created
+// through a link: an entry beneath a symlink entry of the same archive is
+// refused by name, and every path is resolved one component at a time
+// from dir with O_NOFOLLOW, so even a link this check missed is never
+// followed on the host. Symlinks are created last. Sizes are checked
+// against maxBytes both as declared and as actually inflated.
 func extractZip(dir string, code []byte, maxBytes int64) error {
 	zr, err := zip.NewReader(bytes.NewReader(code), int64(len(code)))
 	if err != nil {
@@ -156,43 +157,57 @@ func extractZip(dir string, code []byte, maxBytes int64) error {
 		return invalid("the zip archive has %d entries; the limit is %d", len(zr.File), maxZipEntries)
 	}
 	var declared uint64
+	links := map[string]bool{}
 	for _, f := range zr.File {
 		if err := checkZipName(f.Name); err != nil {
 			return err
 		}
 		declared += f.UncompressedSize64
+		if f.Mode()&fs.ModeSymlink != 0 {
+			links[path.Clean(f.Name)] = true
+		}
 	}
 	if declared > uint64(maxBytes) {
 		return invalid("the zip archive expands to %d bytes; the limit is %d", declared, maxBytes)
 	}
+	for _, f := range zr.File {
+		for p := path.Dir(path.Clean(f.Name)); p != "."; p = path.Dir(p) {
+			if links[p] {
+				return invalid("the zip archive entry %q is inside %q, which is a symlink: an archive may not extract anything through a link", f.Name, p)
+			}
+		}
+	}
+	x, err := newExtractor(dir)
+	if err != nil {
+		return err
+	}
+	defer x.close()
 	budget := maxBytes
-	var links []*zip.File
+	var symlinks []*zip.File
 	for _, f := range zr.File {
 		name := path.Clean(f.Name)
-		target := filepath.Join(dir, filepath.FromSlash(name))
 		mode := f.Mode()
 		switch {
 		case name == ".":
 			continue
 		case mode&fs.ModeSymlink != 0:
-			links = append(links, f)
+			symlinks = append(symlinks, f)
 			continue
 		case mode.IsDir() || strings.HasSuffix(f.Name, "/"):
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return invalid("the zip archive cannot be extracted: %v", cleanErr(err, dir))
+			if _, err := x.dir(name); err != nil {
+				return cannotExtract(f, err)
 			}
 			continue
 		case !mode.IsRegular():
 			return invalid("the zip archive entry %q is not a regular file, directory or symlink", f.Name)
 		}
-		n, err := extractFile(f, target, budget)
+		n, err := x.file(f, name, budget)
 		if err != nil {
 			return err
 		}
 		budget -= n
 	}
-	for _, f := range links {
-		target := filepath.Join(dir, filepath.FromSlash(path.Clean(f.Name)))
+	for _, f := range symlinks {
 		rc, err := f.Open()
 		if err != nil {
 			return invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
@@ -202,16 +217,135 @@ func extractZip(dir string, code []byte, maxBytes int64) error {
 		if err != nil {
 			return invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
 		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return invalid("the zip archive cannot be extracted: %v", cleanErr(err, dir))
-		}
 		// The link resolves only inside the sandbox, which sees nothing but
 		// its own minimal root; the host never follows it.
-		if err := os.Symlink(string(dest), target); err != nil {
-			return invalid("the zip archive cannot be extracted: %v", cleanErr(err, dir))
+		if err := x.symlink(path.Clean(f.Name), string(dest)); err != nil {
+			return cannotExtract(f, err)
 		}
 	}
 	return nil
+}
+
+// extractor creates the entries of an archive beneath one directory.
+type extractor struct {
+	root int            // the extraction directory
+	dirs map[string]int // open directories beneath it, by path
+}
+
+// maxOpenDirs bounds the directories an extractor keeps open.
+const maxOpenDirs = 256
+
+func newExtractor(dir string) (*extractor, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("code: %w", err)
+	}
+	return &extractor{root: fd, dirs: map[string]int{}}, nil
+}
+
+func (x *extractor) close() {
+	x.forget()
+	unix.Close(x.root)
+}
+
+// forget closes the open directories.
+func (x *extractor) forget() {
+	for _, fd := range x.dirs {
+		unix.Close(fd)
+	}
+	clear(x.dirs)
+}
+
+// dir returns a descriptor of the directory rel (a clean, relative,
+// slash-separated path) beneath the root, creating what is missing. Each
+// component is opened relative to its parent with O_NOFOLLOW|O_DIRECTORY,
+// so a symlink anywhere on the way fails (ENOTDIR) instead of being
+// followed. The descriptor is the extractor's, valid until the next call.
+// Directories stay open for the next entries (archives list many files of
+// few directories), up to maxOpenDirs.
+func (x *extractor) dir(rel string) (int, error) {
+	if rel == "." {
+		return x.root, nil
+	}
+	if fd, ok := x.dirs[rel]; ok {
+		return fd, nil
+	}
+	parent, err := x.dir(path.Dir(rel))
+	if err != nil {
+		return -1, err
+	}
+	base := path.Base(rel)
+	if err := unix.Mkdirat(parent, base, 0o755); err != nil && err != unix.EEXIST {
+		return -1, err
+	}
+	fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if len(x.dirs) >= maxOpenDirs {
+		x.forget() // parent included: it has served
+	}
+	x.dirs[rel] = fd
+	return fd, nil
+}
+
+// file extracts the regular file f as rel, inflating at most budget
+// bytes, and returns its size.
+func (x *extractor) file(f *zip.File, rel string, budget int64) (int64, error) {
+	parent, err := x.dir(path.Dir(rel))
+	if err != nil {
+		return 0, cannotExtract(f, err)
+	}
+	perm := uint32(0o644)
+	if f.Mode()&0o111 != 0 {
+		perm = 0o755
+	}
+	// O_EXCL: a duplicate name fails rather than overwriting (or, were the
+	// name a link, writing through it).
+	fd, err := unix.Openat(parent, path.Base(rel), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return 0, cannotExtract(f, err)
+	}
+	out := os.NewFile(uintptr(fd), rel)
+	rc, err := f.Open()
+	if err != nil {
+		out.Close()
+		return 0, invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
+	}
+	defer rc.Close()
+	n, err := io.Copy(out, io.LimitReader(rc, budget+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case n > budget:
+		return 0, invalid("the zip archive expands to more than its declared size; the limit is exceeded")
+	case err != nil:
+		return 0, invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
+	}
+	return n, nil
+}
+
+// symlink creates rel as a symlink to dest.
+func (x *extractor) symlink(rel, dest string) error {
+	parent, err := x.dir(path.Dir(rel))
+	if err != nil {
+		return err
+	}
+	return unix.Symlinkat(dest, parent, path.Base(rel))
+}
+
+// cannotExtract explains why entry f could not be created.
+func cannotExtract(f *zip.File, err error) error {
+	why := err.Error()
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		why = "another entry has the same name"
+	case errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP):
+		// A file, or a link: O_NOFOLLOW|O_DIRECTORY refuses both.
+		why = "its path goes through an entry that is not a directory"
+	}
+	return invalid("the zip archive entry %q cannot be extracted: %s", f.Name, why)
 }
 
 // checkZipName refuses names that leave the extraction directory.
@@ -225,42 +359,43 @@ func checkZipName(name string) error {
 	return nil
 }
 
-func extractFile(f *zip.File, target string, budget int64) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return 0, invalid("the zip archive cannot be extracted: %v", err)
+// Code on the host is not for other host users to read: a function's
+// files may hold its secrets. They belong to root and to the sandbox's
+// group (the host gid its gid 1000 maps to, Backend.codeGID), without
+// permissions for others: directories 0750, files 0640, executables 0750.
+// The sandbox reads them through its group; its init helper, which binds
+// them, needs only to search their parents. The sandbox owns nothing, so
+// it could not change the permissions even were /app writable.
+const (
+	codeDirPerm  = 0o750
+	codeFilePerm = 0o640
+	codeExecPerm = 0o750
+)
+
+// codePerm is the permission of a code file whose mode was m.
+func codePerm(m fs.FileMode) os.FileMode {
+	if m&0o100 != 0 {
+		return codeExecPerm
 	}
-	rc, err := f.Open()
-	if err != nil {
-		return 0, invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
-	}
-	defer rc.Close()
-	perm := os.FileMode(0o644)
-	if f.Mode()&0o111 != 0 {
-		perm = 0o755
-	}
-	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, perm)
-	if err != nil {
-		return 0, invalid("the zip archive entry %q cannot be extracted (duplicate name?)", f.Name)
-	}
-	n, err := io.Copy(out, io.LimitReader(rc, budget+1))
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	switch {
-	case n > budget:
-		return 0, invalid("the zip archive expands to more than its declared size; the limit is exceeded")
-	case errors.Is(err, zip.ErrChecksum), errors.Is(err, zip.ErrFormat), errors.Is(err, zip.ErrAlgorithm):
-		return 0, invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
-	case err != nil:
-		return 0, invalid("the zip archive entry %q is corrupt: %v", f.Name, err)
-	}
-	return n, nil
+	return codeFilePerm
 }
 
-// fixPerms makes the tree under dir readable by the sandbox's user whatever
-// the host's umask: directories 0755, files 0644, or 0755 when executable
-// by their owner.
-func fixPerms(dir string) error {
+// own gives p to root and group gid with permission perm (not reduced by
+// the umask).
+func own(p string, gid int, perm os.FileMode) error {
+	if err := os.Lchown(p, 0, gid); err != nil {
+		return fmt.Errorf("code: %w", err)
+	}
+	if err := os.Chmod(p, perm); err != nil {
+		return fmt.Errorf("code: %w", err)
+	}
+	return nil
+}
+
+// fixPerms gives the tree under dir, dir included, the permissions of code
+// (above) whatever the host's umask. Symlinks are left alone: their own
+// permissions mean nothing, and chmod would follow them.
+func fixPerms(dir string, gid int) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -269,23 +404,14 @@ func fixPerms(dir string) error {
 		case d.Type()&fs.ModeSymlink != 0:
 			return nil
 		case d.IsDir():
-			return os.Chmod(p, 0o755)
+			return own(p, gid, codeDirPerm)
 		}
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		perm := os.FileMode(0o644)
-		if info.Mode()&0o100 != 0 {
-			perm = 0o755
-		}
-		return os.Chmod(p, perm)
+		return own(p, gid, codePerm(info.Mode()))
 	})
-}
-
-// cleanErr removes the host directory from an error shown to developers.
-func cleanErr(err error, dir string) string {
-	return strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
 }
 
 func isRegular(p string) bool {
@@ -302,8 +428,9 @@ func writeFile(p string, data []byte, perm os.FileMode) error {
 
 // linkTree fills dst (empty) with hard links to src's files, so that a
 // stem cell, whose /app is bound to dst, sees the function's code without
-// a copy. Across file systems it copies.
-func linkTree(src, dst string) error {
+// a copy (the links share the files' ownership and permissions). Across
+// file systems it copies, giving the copies those of code (fixPerms).
+func linkTree(src, dst string, gid int) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -315,7 +442,10 @@ func linkTree(src, dst string) error {
 		target := filepath.Join(dst, rel)
 		switch {
 		case d.IsDir():
-			return os.Mkdir(target, 0o755)
+			if err := os.Mkdir(target, codeDirPerm); err != nil {
+				return err
+			}
+			return own(target, gid, codeDirPerm)
 		case d.Type()&fs.ModeSymlink != 0:
 			dest, err := os.Readlink(p)
 			if err != nil {
@@ -334,6 +464,9 @@ func linkTree(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		return writeFile(target, data, info.Mode().Perm())
+		if err := writeFile(target, data, codePerm(info.Mode())); err != nil {
+			return err
+		}
+		return own(target, gid, codePerm(info.Mode()))
 	})
 }

@@ -16,6 +16,7 @@ const (
 	DefaultPids             = 128
 	DefaultHostUID          = 100000
 	DefaultStemCellMemoryMB = 256
+	DefaultMaxCodeBytes     = 256 << 20 // bytes of extracted code, against zip bombs
 	defaultMemoryMB         = 256
 	defaultTimeout          = time.Minute
 	defaultResultBytes      = 1 << 20
@@ -29,7 +30,9 @@ type Config struct {
 	// Python and Node are the interpreters' host paths. Defaults are the
 	// distribution's, not whatever comes first on PATH (a pyenv shim costs
 	// tens of milliseconds per start). An interpreter outside /usr gets its
-	// install prefix mounted read-only.
+	// install prefix mounted read-only in its kind's sandboxes. New probes
+	// each (probe_linux.go): one that is too old or cannot run the launcher
+	// in the sandbox leaves its kind unavailable, saying why.
 	Python, Node string
 	// StemCells is the number of prewarmed workers kept per launcher kind
 	// (Python, Node). 0 means DefaultStemCells; negative disables them.

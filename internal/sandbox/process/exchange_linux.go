@@ -85,29 +85,45 @@ func (s *stream) flush() {
 	}
 }
 
-// read reads what is available; it returns false at EOF or on error.
-func (s *stream) read(scratch []byte) {
+// maxStreamRead bounds what one read takes in before it is consumed: a
+// function writing faster than the host reads must not make buf grow with
+// its whole output.
+const maxStreamRead = 256 << 10
+
+// read reads what is available, up to maxStreamRead bytes in buf; more
+// says it stopped there, with more perhaps waiting. It sets eof at EOF or
+// on error.
+func (s *stream) read(scratch []byte) (more bool) {
 	for !s.eof {
+		if len(s.buf) >= maxStreamRead {
+			return true
+		}
 		n, err := unix.Read(s.fd, scratch)
 		if n > 0 {
 			s.buf = append(s.buf, scratch[:n]...)
 			continue
 		}
 		if err == unix.EAGAIN {
-			return
+			return false
 		}
 		if err == unix.EINTR {
 			continue
 		}
 		s.eof = true
 	}
+	return false
 }
 
 // reply is the fd 3 line of an exchange.
 type reply struct {
 	line     []byte // without the newline; cut at limit+1 bytes
-	size     int    // full length
+	size     int    // full length, or, when over the limit, what was read
 	complete bool   // the newline was read
+	// overflow: the line passed the limit before its newline came. Reading
+	// stopped there (a result without a newline would otherwise be read
+	// until the deadline, and a huge one would cost the host its reading);
+	// the rest of the line is still in the pipe, so the worker must end.
+	overflow bool
 }
 
 // exchange sends input (one line, newline included) and returns the reply.
@@ -152,7 +168,9 @@ func (w *worker) exchangeMarked(ctx context.Context, deadline time.Time, input [
 		if done {
 			if !markers {
 				for _, s := range streams {
-					s.read(scratch)
+					for s.read(scratch) {
+						s.consume(false)
+					}
 					s.consume(false)
 					s.flush()
 				}
@@ -203,7 +221,7 @@ func (w *worker) exchangeMarked(ctx context.Context, deadline time.Time, input [
 				var eof bool
 				resBuf, eof = readResult(p.result, scratch, resBuf, &res, limit)
 				switch {
-				case res.complete:
+				case res.complete, res.overflow:
 					done = true
 				case eof:
 					return res, errExited
@@ -219,8 +237,9 @@ func (w *worker) exchangeMarked(ctx context.Context, deadline time.Time, input [
 	}
 }
 
-// readResult reads from the result pipe until EAGAIN, a newline or EOF.
-// Bytes past limit+1 are counted, not kept. On a newline res is complete.
+// readResult reads from the result pipe until EAGAIN, a newline, EOF or
+// the limit. Bytes past limit+1 are counted, not kept. On a newline res is
+// complete; past the limit without one, it is an overflow.
 func readResult(fd int, scratch, buf []byte, res *reply, limit int) ([]byte, bool) {
 	for {
 		n, err := unix.Read(fd, scratch)
@@ -234,8 +253,12 @@ func readResult(fd int, scratch, buf []byte, res *reply, limit int) ([]byte, boo
 			if room := limit + 1 - len(buf); room > 0 {
 				buf = append(buf, chunk[:min(room, len(chunk))]...)
 			}
-			if i >= 0 {
+			switch {
+			case i >= 0:
 				res.line, res.complete = bytes.Clone(buf), true
+				return buf, false
+			case res.size > limit:
+				res.line, res.overflow = bytes.Clone(buf), true
 				return buf, false
 			}
 			continue

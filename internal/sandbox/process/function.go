@@ -129,7 +129,7 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 			res.TimedOut = true
 			res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
 		case failMemory:
-			res.Result = gust.ErrorResult(msgMemory)
+			res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
 		default:
 			res.Result = gust.ErrorResult(msgExited)
 		}
@@ -138,12 +138,15 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 	}
 	o := classify(r, f.limits.ResultBytes, f.rt.markers)
 	res.Status, res.Result = o.status, o.result
-	if o.keep {
+	res.Logs = logs.Lines()
+	// A call that reached its log limit ends its worker (its result
+	// stands): the limit's error is precise and final, and a function that
+	// floods its log is not given the next call to flood.
+	if o.keep && !logs.Truncated() {
 		f.put(w)
 	} else {
 		w.destroy()
 	}
-	res.Logs = logs.Lines()
 	return res, nil
 }
 
@@ -241,7 +244,7 @@ func (f *function) startPlain(ctx context.Context, deadline *time.Time, logs *sa
 				case err2 != nil:
 					return nil, err2
 				case how == failMemory: // the limit is too small for the interpreter
-					res.Status, res.Result = gust.StatusDeveloperError, gust.ErrorResult(msgMemory)
+					res.Status, res.Result = gust.StatusDeveloperError, gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
 					res.InitTime = time.Since(t0)
 					return nil, nil
 				}
@@ -263,7 +266,7 @@ func (f *function) startPlain(ctx context.Context, deadline *time.Time, logs *sa
 				res.TimedOut = true
 				res.Result = gust.ErrorResult(fmt.Sprintf(msgInitTimeout, f.limits.Timeout.Milliseconds()))
 			case failMemory:
-				res.Result = gust.ErrorResult(msgMemory)
+				res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
 			default:
 				res.Result = gust.ErrorResult(msgInitExited)
 			}
@@ -297,7 +300,7 @@ func (f *function) takeCell() *worker {
 		if w == nil {
 			return nil
 		}
-		err := linkTree(f.code.dir, w.cellDir)
+		err := linkTree(f.code.dir, w.cellDir, f.b.codeGID())
 		if err == nil {
 			err = w.p.cg.setLimits(f.cg)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -51,6 +52,12 @@ type initSpec struct {
 	Env      []string
 	Dir      string
 	KeepCtrl bool // fd 5 is the payload's control socket: keep it open
+	// HideProtocol moves the request pipe (fd 0) and the result pipe (fd 3)
+	// to new descriptors, whose numbers are appended to Argv, and leaves
+	// /dev/null as stdin and fd 3 closed: code the payload loads cannot read
+	// requests or write replies through the usual descriptors. (Node.js
+	// cannot dup a descriptor itself; the Python launcher does this itself.)
+	HideProtocol bool
 }
 
 // initMount is a read-only (unless Writable) bind mount of host path Src.
@@ -105,9 +112,6 @@ func runInit() error {
 			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
 		}
 	}
-	if err := os.Chdir(spec.Dir); err != nil {
-		return fmt.Errorf("chdir: %w", err)
-	}
 	// Dropping to a non-zero uid drops every capability: from here on the
 	// process is an ordinary user in a user namespace it does not own.
 	if err := syscall.Setresgid(spec.GID, spec.GID, spec.GID); err != nil {
@@ -115,6 +119,11 @@ func runInit() error {
 	}
 	if err := syscall.Setresuid(spec.UID, spec.UID, spec.UID); err != nil {
 		return fmt.Errorf("setresuid: %w", err)
+	}
+	// As the payload's identity: the code directory is for its group only
+	// (code.go), not for the init's uid.
+	if err := os.Chdir(spec.Dir); err != nil {
+		return fmt.Errorf("chdir: %w", err)
 	}
 	// The credential change cleared the parent-death signal; set it again
 	// so that the sandbox dies with the platform.
@@ -138,6 +147,13 @@ func runInit() error {
 	if err := unix.CloseRange(from, ^uint(0), closeRangeCloexec); err != nil {
 		return fmt.Errorf("close_range: %w", err)
 	}
+	if spec.HideProtocol {
+		in, out, err := hideProtocol()
+		if err != nil {
+			return err
+		}
+		spec.Argv = append(spec.Argv, strconv.Itoa(in), strconv.Itoa(out))
+	}
 	if err := loadSeccomp(); err != nil {
 		return err
 	}
@@ -145,6 +161,35 @@ func runInit() error {
 	err = unix.Exec(path, spec.Argv, spec.Env)
 	return fmt.Errorf("exec %s: %w", path, err)
 }
+
+// hideProtocol moves stdin and the result pipe to new descriptors, which
+// survive the exec, and returns them: the lowest free ones from fdHidden
+// (F_DUPFD), not fixed numbers, since a dup2 onto a fixed number could
+// close a descriptor the Go runtime still uses (its poller) before the exec.
+func hideProtocol() (in, out int, err error) {
+	if in, err = unix.FcntlInt(0, unix.F_DUPFD, fdHidden); err != nil {
+		return -1, -1, fmt.Errorf("hide stdin: %w", err)
+	}
+	if out, err = unix.FcntlInt(fdResult, unix.F_DUPFD, fdHidden); err != nil {
+		return -1, -1, fmt.Errorf("hide the result pipe: %w", err)
+	}
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, -1, fmt.Errorf("hide stdin: %w", err)
+	}
+	err = unix.Dup3(null, 0, 0)
+	unix.Close(null)
+	if err != nil {
+		return -1, -1, fmt.Errorf("hide stdin: %w", err)
+	}
+	if err := unix.Close(fdResult); err != nil {
+		return -1, -1, fmt.Errorf("hide the result pipe: %w", err)
+	}
+	return in, out, nil
+}
+
+// fdHidden is the lowest descriptor hideProtocol uses.
+const fdHidden = 10
 
 // newRoot is where the sandbox's root is assembled, in the init's private
 // mount namespace: a tmpfs over /tmp, which exists on every host and is
@@ -239,9 +284,13 @@ func buildRoot(spec *initSpec) error {
 	return nil
 }
 
-// bindMount binds src on target, read-only unless writable. In a user
-// namespace a remount must keep the flags the source mount has locked
-// (nosuid, nodev, noexec, atime), or it fails with EPERM.
+// bindMount binds src on target, with every mount beneath it (MS_REC), and
+// makes the whole tree nosuid and, unless writable, read-only and nodev.
+// mount_setattr(AT_RECURSIVE) reaches each submount (a read-only bind
+// remount changes the top mount only, so a submount under, say, /usr
+// would stay writable), and it changes only the attributes it names, so
+// the flags the source has locked in a user namespace (nosuid, nodev,
+// noexec, atime) are kept as they must be.
 func bindMount(src, target string, file, writable bool) error {
 	if file {
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
@@ -256,25 +305,14 @@ func bindMount(src, target string, file, writable bool) error {
 	if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", strings.TrimPrefix(target, newRoot), err)
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(target, &st); err != nil {
-		return fmt.Errorf("statfs %s: %w", target, err)
-	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID)
+	// Writable binds are the device nodes and Config.Mounts that ask for
+	// it: nodev would break the former.
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID}
 	if !writable {
-		flags |= unix.MS_RDONLY
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV
 	}
-	for _, f := range [][2]uintptr{
-		{unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
-		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME},
-		{unix.ST_RELATIME, unix.MS_RELATIME},
-	} {
-		if uintptr(st.Flags)&f[0] != 0 {
-			flags |= f[1]
-		}
-	}
-	if err := unix.Mount("", target, "", flags, ""); err != nil {
-		return fmt.Errorf("remount %s: %w", strings.TrimPrefix(target, newRoot), err)
+	if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("mount_setattr %s: %w", strings.TrimPrefix(target, newRoot), err)
 	}
 	return nil
 }

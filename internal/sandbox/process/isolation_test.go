@@ -5,6 +5,7 @@ package process
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -12,9 +13,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
 )
 
 // pyProbe reports what a function can see and do.
@@ -256,4 +261,167 @@ func nsPid(t *testing.T, w *worker) int {
 	}
 	t.Fatal("no NSpid")
 	return 0
+}
+
+// TestSocketFamilies: socket(2) and socketpair(2) reach the kernel only for
+// AF_UNIX, AF_INET and AF_INET6; every other family (AF_APPLETALK, AF_IPX,
+// AF_X25, netlink, packet, …) fails with EPERM before the kernel can load
+// a protocol module for it.
+func TestSocketFamilies(t *testing.T) {
+	b := newBackend(t, Config{})
+	f := prepare(t, b, KindPython, `
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+def outcome(ret):
+    return "ok" if ret >= 0 else errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
+def main(args):
+    r = {}
+    for fam in range(64):
+        r["socket%d" % fam] = outcome(libc.socket(fam, 2, 0))  # SOCK_DGRAM
+        fds = (ctypes.c_int * 2)()
+        r["pair%d" % fam] = outcome(libc.socketpair(fam, 1, 0, fds))  # SOCK_STREAM
+    return r
+`, limits(0))
+	res := call(t, f, `{}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	r := map[string]string{}
+	if err := json.Unmarshal(res.Result, &r); err != nil {
+		t.Fatal(err)
+	}
+	for fam := range 64 {
+		for _, op := range []string{"socket", "pair"} {
+			got := r[op+strconv.Itoa(fam)]
+			switch fam {
+			case unix.AF_UNIX:
+				if got != "ok" {
+					t.Errorf("%s(AF_UNIX): %s, want ok", op, got)
+				}
+			case unix.AF_INET, unix.AF_INET6:
+				// The kernel decides (socketpair is EOPNOTSUPP for inet,
+				// IPv6 may be off): only the filter must not refuse.
+				if got == "EPERM" {
+					t.Errorf("%s(%d): EPERM, want it to reach the kernel", op, fam)
+				}
+			default:
+				if got != "EPERM" {
+					t.Errorf("%s(%d): %s, want EPERM", op, fam, got)
+				}
+			}
+		}
+	}
+}
+
+// TestMountsReadOnly: inside a sandbox every mount is read-only but /tmp,
+// /proc and the device nodes; a submount of a read-only bind included (a
+// bind remount alone leaves submounts writable).
+func TestMountsReadOnly(t *testing.T) {
+	// A host directory with a writable tmpfs mounted inside it, bound into
+	// the sandbox read-only.
+	src, err := os.MkdirTemp("", "gust-submount-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(src) }) // last: after the unmount below
+	sub := filepath.Join(src, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(t, Config{Mounts: func(string) []Mount { return []Mount{{Source: src, Target: "/data"}} }})
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m,mode=0777"); err != nil {
+		t.Fatal(err)
+	}
+	// Unmounted before the backend's cleanup counts the host's mounts.
+	t.Cleanup(func() { _ = unix.Unmount(sub, unix.MNT_DETACH) })
+
+	f := prepare(t, b, KindPython, `
+import errno
+def main(args):
+    rw = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if "rw" in fields[5].split(","):
+                rw.append(fields[4])
+    try:
+        with open("/data/sub/x", "w") as f:
+            f.write("x")
+        sub = "ok"
+    except OSError as e:
+        sub = errno.errorcode[e.errno]
+    return {"rw": sorted(rw), "sub": sub}
+`, limits(0))
+	res := call(t, f, `{}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	var r struct {
+		RW  []string
+		Sub string
+	}
+	if err := json.Unmarshal(res.Result, &r); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/dev/full", "/dev/null", "/dev/random", "/dev/urandom", "/dev/zero", "/proc", "/tmp"}
+	if fmt.Sprint(r.RW) != fmt.Sprint(want) {
+		t.Errorf("writable mounts %q, want only %q", r.RW, want)
+	}
+	if r.Sub != "EROFS" {
+		t.Errorf("write to a submount of a read-only bind: %s, want EROFS", r.Sub)
+	}
+}
+
+// TestCodePermissions: code on the host is root's and the sandbox's
+// group's only, not for other host users; the sandbox still reads it,
+// through a stem cell's hard links too.
+func TestCodePermissions(t *testing.T) {
+	b := newBackend(t, Config{StemCells: 1})
+	code := zipOrdered(t,
+		zipItem{"__main__.py", "from lib.helper import greet\ndef main(a):\n    return {'greeting': greet()}\n", 0o644},
+		zipItem{"lib/__init__.py", "", 0o644},
+		zipItem{"lib/helper.py", "def greet():\n    return 'hi'\n", 0o600},
+		zipItem{"bin/tool", "#!/bin/sh\n", 0o700},
+	)
+	waitCells(t, b, KindPython, 1)
+	f := prepare(t, b, KindPython, string(code), limits(0))
+	res := call(t, f, `{}`)
+	wantStatus(t, res, gust.StatusSuccess)
+	if res.Start != sandbox.StartPrewarmed || resultMap(t, res)["greeting"] != "hi" {
+		t.Errorf("start %s result %s, want the code read from a stem cell", res.Start, res.Result)
+	}
+	w := f.(*function).pool.take()
+	if w == nil || w.cellDir == "" {
+		t.Fatal("no stem cell worker in the pool")
+	}
+	defer f.(*function).put(w)
+	gid := uint32(b.hostUID + sandboxGID)
+	for _, dir := range []string{f.(*function).code.dir, w.cellDir} {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := os.Lstat(p)
+			if err != nil {
+				return err
+			}
+			st := info.Sys().(*syscall.Stat_t)
+			want := os.FileMode(0o640)
+			switch {
+			case info.IsDir(), strings.HasSuffix(p, "/bin/tool"):
+				want = 0o750
+			}
+			if info.Mode().Perm() != want || st.Uid != 0 || st.Gid != gid {
+				t.Errorf("%s: %v %d:%d, want %v 0:%d", p, info.Mode().Perm(), st.Uid, st.Gid, want, gid)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{b.workDir, filepath.Join(b.workDir, "code"), filepath.Join(b.workDir, "cells")} {
+		if st, err := os.Stat(d); err != nil || st.Mode().Perm()&0o004 != 0 {
+			t.Errorf("%s: %v %v, want it not listable by others", d, st.Mode(), err)
+		}
+	}
 }

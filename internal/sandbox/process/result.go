@@ -12,11 +12,13 @@ import (
 )
 
 // Messages of failed activations. Most are OpenWhisk's own texts, which
-// clients and tests match on (reference/openwhisk.md §2.7).
+// clients and tests match on (reference/openwhisk.md §2.7); a breached
+// limit also names the limit in Gust's words ("timeout of N ms exceeded",
+// "memory limit of N MB exceeded"), as the wasm backend does.
 const (
-	msgTimeout      = "The action exceeded its time limits of %d milliseconds."
-	msgInitTimeout  = "The action exceeded its time limits of %d milliseconds during initialization."
-	msgMemory       = "The action exhausted its memory and was aborted."
+	msgTimeout      = "The action exceeded its time limits of %[1]d milliseconds (timeout of %[1]d ms exceeded)."
+	msgInitTimeout  = "The action exceeded its time limits of %[1]d milliseconds during initialization (timeout of %[1]d ms exceeded)."
+	msgMemory       = "The action exhausted its memory and was aborted (memory limit of %d MB exceeded)."
 	msgTooLarge     = "The action produced a response that exceeded the allowed length: %d > %d bytes."
 	msgExited       = "The action did not produce a valid response and exited unexpectedly."
 	msgInitExited   = "The action did not initialize and exited unexpectedly."
@@ -38,7 +40,8 @@ type outcome struct {
 // prefix: R and the result, or E and a developer error message (a JSON
 // string). Executables reply with the bare result, as actionloop does.
 //
-//   - over limit: application error (OpenWhisk's choice), the worker is fine;
+//   - over limit: application error (OpenWhisk's choice); the worker is
+//     fine if the whole line was read, not after an overflow;
 //   - not a JSON object or array: developer error;
 //   - an object with a top-level "error": application error;
 //   - else success.
@@ -63,7 +66,9 @@ func classify(r reply, limit int, prefixed bool) outcome {
 		}
 	}
 	if size > limit {
-		return outcome{status: gust.StatusApplicationError, result: gust.ErrorResult(fmt.Sprintf(msgTooLarge, size, limit)), keep: true}
+		// The worker is fine if the whole line was read; after an overflow
+		// the rest of it is still coming.
+		return outcome{status: gust.StatusApplicationError, result: gust.ErrorResult(fmt.Sprintf(msgTooLarge, size, limit)), keep: r.complete}
 	}
 	body := bytes.TrimSpace(line)
 	if len(body) == 0 || body[0] != '{' && body[0] != '[' || !json.Valid(body) {

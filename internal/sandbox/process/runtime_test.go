@@ -3,6 +3,7 @@
 package process
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,7 @@ func TestWarmReuse(t *testing.T) {
 
 	res = call(t, f, `{"loop":true}`)
 	wantStatus(t, res, gust.StatusDeveloperError)
-	if got := errorText(res); got != "The action exceeded its time limits of 1500 milliseconds." || !res.TimedOut {
+	if got := errorText(res); got != "The action exceeded its time limits of 1500 milliseconds (timeout of 1500 ms exceeded)." || !res.TimedOut {
 		t.Errorf("loop: error %q timedOut %v", got, res.TimedOut)
 	}
 	res = call(t, f, `{}`)
@@ -153,6 +154,36 @@ func TestPythonSemantics(t *testing.T) {
 			}
 		})
 	}
+	// A value json cannot encode is the developer's error, as None is;
+	// an exception whose text is empty (MemoryError()) still says what
+	// happened, and the worker survives it.
+	for _, tc := range []struct {
+		name, code string
+		status     gust.Status
+		prefix     string // of the error
+		contains   string
+	}{
+		{"NotJSON", "def main(a):\n    return {'s': {1, 2}}\n", gust.StatusDeveloperError, msgNotObject, "not JSON: Object of type set is not JSON serializable"},
+		{"NaN", "def main(a):\n    return {'x': float('nan')}\n", gust.StatusDeveloperError, msgNotObject, "not JSON: Out of range float values"},
+		{"Cycle", "def main(a):\n    d = {}\n    d['d'] = d\n    return d\n", gust.StatusDeveloperError, msgNotObject, "Circular reference"},
+		{"MemoryErrorRaised", "def main(a):\n    raise MemoryError()\n", gust.StatusApplicationError, "MemoryError: the action ran out of memory", ""},
+		{"MemoryErrorAllocating", "def main(a):\n    return {'n': len(bytearray(1 << 50))}\n", gust.StatusApplicationError, "MemoryError: the action ran out of memory", ""},
+		{"EmptyException", "def main(a):\n    raise KeyError\n", gust.StatusApplicationError, "KeyError", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := prepare(t, b, KindPython, tc.code, limits(0))
+			res := call(t, f, `{}`)
+			wantStatus(t, res, tc.status)
+			if msg := errorText(res); !strings.HasPrefix(msg, tc.prefix) || !strings.Contains(msg, tc.contains) {
+				t.Errorf("error %q, want %q … %q", msg, tc.prefix, tc.contains)
+			}
+			if tc.status == gust.StatusApplicationError {
+				if res := call(t, f, `{}`); res.Start != sandbox.StartWarm {
+					t.Errorf("after an application error: start %s, want the worker reused", res.Start)
+				}
+			}
+		})
+	}
 	t.Run("NotADict", func(t *testing.T) {
 		f := prepare(t, b, KindPython, "def main(a):\n    return None\n", limits(0))
 		res := call(t, f, `{}`)
@@ -215,6 +246,52 @@ func TestNodeSemantics(t *testing.T) {
 			t.Errorf("result %s", res.Result)
 		}
 	})
+	// The function cannot read the invoker's requests or write its
+	// replies: stdin is /dev/null and fd 3 is not the result pipe.
+	t.Run("ReadsStdin", func(t *testing.T) {
+		f := prepare(t, b, KindNode, `const fs = require('fs');
+function main(p) { return p.read ? { stdin: fs.readFileSync(0, 'utf8') } : { ok: true }; }`, limits(5*time.Second))
+		res := call(t, f, `{"read":true}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if got := resultMap(t, res)["stdin"]; got != "" {
+			t.Errorf("stdin read %q, want nothing", got)
+		}
+		res = call(t, f, `{}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if res.Start != sandbox.StartWarm || resultMap(t, res)["ok"] != true {
+			t.Errorf("next call: start %s result %s", res.Start, res.Result)
+		}
+	})
+	t.Run("ListensOnStdin", func(t *testing.T) {
+		f := prepare(t, b, KindNode, `const got = [];
+function main(p) {
+  if (p.listen) { process.stdin.on('data', (d) => got.push(String(d))); return {}; }
+  return { got };
+}`, limits(5*time.Second))
+		wantStatus(t, call(t, f, `{"listen":true}`), gust.StatusSuccess)
+		for range 2 {
+			res := call(t, f, `{"tag":"next"}`)
+			wantStatus(t, res, gust.StatusSuccess)
+			if got := resultMap(t, res)["got"]; fmt.Sprint(got) != "[]" {
+				t.Errorf("the function's stdin listener got %v", got)
+			}
+		}
+	})
+	t.Run("WritesFd3", func(t *testing.T) {
+		f := prepare(t, b, KindNode, `const fs = require('fs');
+function main(p) {
+  let err = null;
+  try { fs.writeSync(3, 'R{"forged":true}\n'); } catch (e) { err = e.code; }
+  return { real: p.n, err };
+}`, limits(5*time.Second))
+		for n := 1; n <= 3; n++ {
+			res := call(t, f, `{"n":`+itoa(n)+`}`)
+			wantStatus(t, res, gust.StatusSuccess)
+			if m := resultMap(t, res); m["real"] != float64(n) || m["forged"] != nil {
+				t.Errorf("call %d: result %s, want the function's own", n, res.Result)
+			}
+		}
+	})
 	t.Run("WarmAndLogs", func(t *testing.T) {
 		f := prepare(t, b, KindNode, `let n = 0; function main(p) { n++; console.log('call ' + n); return {n}; }`, limits(0))
 		for i := 1; i <= 3; i++ {
@@ -257,6 +334,43 @@ func TestNative(t *testing.T) {
 	wantStatus(t, res, gust.StatusSuccess)
 	if resultMap(t, res)["greeting"] != "Hello, zip!" {
 		t.Errorf("result %s", res.Result)
+	}
+}
+
+// TestResultOverflow: a result line that passes ResultBytes fails at once,
+// newline or not (without one it used to be read until the deadline), and
+// the next call gets a new worker.
+func TestResultOverflow(t *testing.T) {
+	b := newBackend(t, Config{})
+	l := limits(20 * time.Second)
+	l.ResultBytes = 64 << 10
+	f := prepare(t, b, KindNative, `#!/bin/sh
+n=0
+while read -r line; do
+  n=$((n+1))
+  case "$line" in
+  *'"small":true'*) printf '{"n":%d}\n' "$n" >&3 ;;
+  *'"newline":true'*) head -c 200000 /dev/zero | tr '\0' x >&3; echo >&3 ;;
+  *) head -c 200000 /dev/zero | tr '\0' x >&3; sleep 60 ;;
+  esac
+done
+`, l)
+	for _, params := range []string{`{}`, `{"newline":true}`} {
+		start := time.Now()
+		res := call(t, f, params)
+		took := time.Since(start)
+		wantStatus(t, res, gust.StatusApplicationError)
+		if !strings.HasPrefix(errorText(res), "The action produced a response that exceeded the allowed length: ") || !strings.HasSuffix(errorText(res), " > 65536 bytes.") {
+			t.Errorf("%s: error %q", params, errorText(res))
+		}
+		if res.TimedOut || took > 5*time.Second {
+			t.Errorf("%s: took %v (TimedOut %v), want it to fail at the limit", params, took, res.TimedOut)
+		}
+		res = call(t, f, `{"small":true}`)
+		wantStatus(t, res, gust.StatusSuccess)
+		if string(res.Result) != `{"n":1}` {
+			t.Errorf("after %s: %s, want a new worker's first answer", params, res.Result)
+		}
 	}
 }
 

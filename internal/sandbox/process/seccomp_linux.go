@@ -56,9 +56,15 @@ var enosysSyscalls = []uintptr{
 	unix.SYS_CLONE3, unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
 }
 
-// Socket families allowed: unix, IPv4, IPv6. Netlink, packet and the rest
-// (kernel attack surface, interface enumeration) fail with EPERM.
-const maxSocketFamily = unix.AF_INET6
+// socketFamilies are the only families socket(2) and socketpair(2) may
+// ask for: unix, IPv4, IPv6 (loopback only: the network namespace has
+// nothing else). Everything else fails with EPERM before the kernel looks
+// at it, so a request for, say, AF_APPLETALK cannot make it load a protocol
+// module, and netlink and packet sockets (interface enumeration, raw
+// frames) are out of reach. An allow-list, not a range: the families
+// between AF_INET and AF_INET6 (3 to 9) are old protocols with a history of
+// kernel bugs.
+var socketFamilies = []uint32{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6}
 
 func stmt(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
 func jump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
@@ -71,7 +77,6 @@ func seccompFilter() []unix.SockFilter {
 		ld    = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		jge   = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
-		jgt   = unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K
 		jset  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
 		ret   = unix.BPF_RET | unix.BPF_K
 		allow = unix.SECCOMP_RET_ALLOW
@@ -111,15 +116,19 @@ func seccompFilter() []unix.SockFilter {
 		stmt(ret, eperm),
 		stmt(ld, offNr),
 	)
-	// socket(family > AF_INET6, …); socketpair too.
+	// socket(family, …) and socketpair(family, …) with a family not in
+	// socketFamilies. The kernel reads the family as an int, so the low
+	// 32 bits of the argument are what it sees too.
+	n := len(socketFamilies)
 	for _, nr := range []uintptr{unix.SYS_SOCKET, unix.SYS_SOCKETPAIR} {
-		p = append(p,
-			jump(jeq, uint32(nr), 0, 3),
-			stmt(ld, offArg0),
-			jump(jgt, maxSocketFamily, 0, 1),
-			stmt(ret, eperm),
-			stmt(ld, offNr),
-		)
+		// Not this syscall: skip to the reload of nr below (A still holds
+		// nr, so reloading it is harmless).
+		p = append(p, jump(jeq, uint32(nr), 0, uint8(n+2)), stmt(ld, offArg0))
+		for i, fam := range socketFamilies {
+			// Allowed: jump over the remaining compares and the return.
+			p = append(p, jump(jeq, fam, uint8(n-i), 0))
+		}
+		p = append(p, stmt(ret, eperm), stmt(ld, offNr))
 	}
 	return append(p, stmt(ret, allow))
 }

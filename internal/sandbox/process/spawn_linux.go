@@ -34,6 +34,9 @@ type spawnOpts struct {
 	// ctrl gives the payload a control socket at fd 5 (fdCtrl), through
 	// which the host can later ask it to fork workers (a zygote).
 	ctrl bool
+	// hideProtocol: see initSpec.HideProtocol.
+	hideProtocol bool
+	root         *rootfs // what the root holds besides mounts
 }
 
 // proc is a running sandbox seen from the host: the payload process (PID 1
@@ -249,8 +252,8 @@ func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error
 // initSpec builds the init helper's spec for opts.
 func (b *Backend) initSpec(opts spawnOpts) (*initSpec, error) {
 	spec := &initSpec{
-		Symlinks: b.rootfs.symlinks,
-		Files:    b.rootfs.files,
+		Symlinks: opts.root.symlinks,
+		Files:    opts.root.files,
 		TmpBytes: int64(b.cfg.TmpMB) << 20,
 		Hostname: "gust",
 		UID:      sandboxUID,
@@ -260,8 +263,10 @@ func (b *Backend) initSpec(opts spawnOpts) (*initSpec, error) {
 		Env:      opts.env,
 		Dir:      opts.dir,
 		KeepCtrl: opts.ctrl,
+
+		HideProtocol: opts.hideProtocol,
 	}
-	spec.Mounts = append(spec.Mounts, b.rootfs.mounts...)
+	spec.Mounts = append(spec.Mounts, opts.root.mounts...)
 	for _, m := range opts.mounts {
 		st, err := os.Stat(m.Source)
 		if err != nil {

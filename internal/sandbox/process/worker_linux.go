@@ -45,10 +45,11 @@ func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir stri
 	app := codeDir
 	if app == "" {
 		w.cellDir = filepath.Join(b.workDir, "cells", w.id)
-		if err := os.Mkdir(w.cellDir, 0o755); err != nil {
+		if err := os.Mkdir(w.cellDir, codeDirPerm); err != nil {
 			return nil, fmt.Errorf("process: stem cell dir: %w", err)
 		}
-		if err := os.Chmod(w.cellDir, 0o755); err != nil {
+		if err := own(w.cellDir, b.codeGID(), codeDirPerm); err != nil {
+			_ = os.Remove(w.cellDir)
 			return nil, fmt.Errorf("process: stem cell dir: %w", err)
 		}
 		app = w.cellDir
@@ -78,6 +79,9 @@ func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir stri
 		mounts: mounts,
 		limits: b.cgroupLimits(memoryMB),
 		ctrl:   rt.zygote,
+		root:   b.roots[rt.name],
+
+		hideProtocol: rt.hideProtocol,
 	})
 	b.mu.Lock()
 	w.p = p

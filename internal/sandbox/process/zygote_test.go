@@ -5,6 +5,7 @@ package process
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -225,8 +226,8 @@ func TestZygoteMemoryPerWorker(t *testing.T) {
 	wg.Wait()
 	res := call(t, f, `{"alloc":200}`)
 	wantStatus(t, res, gust.StatusDeveloperError)
-	if errorText(res) != msgMemory {
-		t.Errorf("error %q, want %q", errorText(res), msgMemory)
+	if want := fmt.Sprintf(msgMemory, 96); errorText(res) != want {
+		t.Errorf("error %q, want %q", errorText(res), want)
 	}
 	zs, _ := zygotes(b)
 	if len(zs) != 1 || zs[0].dead() {

@@ -52,6 +52,30 @@ type Fixtures struct {
 	// abnormally without a result (exits, traps); given {"loop": true} it
 	// never returns.
 	Counter []byte
+	// Chatty, given {"bytes": N}, writes N bytes of log text (lines of at
+	// most 100 bytes) and returns {"count": C}, C counted as by Counter.
+	Chatty []byte
+	// Escape tries one thing a function must not be able to do, or must be
+	// able to do only within its own instance, and says how it went: given
+	// {"op": …}, it returns {"outcome": O, …}, O being "ok" when the
+	// operation succeeded, else the errno's name ("ENOENT", "EACCES", …) or
+	// another text saying why it failed. The ops:
+	//
+	//	{"op": "read", "path": P}: read the file P
+	//	{"op": "write", "path": P, "data": D}: create (or truncate) P, write D
+	//	{"op": "list", "path": P}: list the directory P; "names": its entries
+	//	{"op": "procs"}: "cmdlines": the command line of every process the
+	//	    function can see (arguments joined by spaces; "" if unreadable)
+	//	{"op": "connect", "host": H, "port": N}: open a TCP connection,
+	//	    giving up after 2 s
+	//	{"op": "resolve", "host": H}: resolve the host name H
+	//	{"op": "fill", "dir": D, "mb": N}: create D, then write N files of
+	//	    1 MiB in it, stopping at the first failure, whose outcome it
+	//	    reports; "mb": the files written
+	Escape []byte
+	// TmpMB is the size of an instance's /tmp (where Escape writes) in MiB;
+	// 0 skips the /tmp quota scenario.
+	TmpMB int
 
 	// Capabilities. A scenario needing one the backend lacks is skipped.
 
@@ -84,9 +108,13 @@ func Env(activationID string) map[string]string {
 	}
 }
 
-// Messages every backend reports verbatim (OpenWhisk's texts).
+// Messages every backend reports verbatim: OpenWhisk's texts, then the
+// limit named in Gust's words.
 const (
-	msgMemory = "The action exhausted its memory and was aborted."
+	msgTimeout   = "The action exceeded its time limits of %[1]d milliseconds (timeout of %[1]d ms exceeded)."
+	msgMemory    = "The action exhausted its memory and was aborted (memory limit of %d MB exceeded)."
+	phraseLogs   = "log limit reached, output truncated" // in the truncation line
+	msgTruncated = "Logs were truncated because the total bytes size exceeds the limit of %d bytes."
 )
 
 var (
@@ -121,6 +149,14 @@ func Run(t *testing.T, b sandbox.Backend, fx Fixtures) {
 		{"WarmReuse", need(fx.Counter, fx.WarmReuse), s.warmReuse},
 		{"CrashReplaced", fx.Counter, s.crashReplaced},
 		{"TimeoutThenCall", fx.Counter, s.timeoutThenCall},
+		{"LogLimitEndsInstance", fx.Chatty, s.logLimitEndsInstance},
+		{"HugeOutput", fx.Chatty, s.hugeOutput},
+		{"EscapeHostFiles", fx.Escape, s.escapeHostFiles},
+		{"EscapeHostProcesses", fx.Escape, s.escapeHostProcesses},
+		{"EscapeNetwork", fx.Escape, s.escapeNetwork},
+		{"EscapeWriteOutsideTmp", fx.Escape, s.escapeWrite},
+		{"EscapeOtherFunctionsTmp", fx.Escape, s.escapeOtherTmp},
+		{"TmpQuota", need(fx.Escape, fx.TmpMB > 0), s.tmpQuota},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			if sc.code == nil {
@@ -308,15 +344,26 @@ func (s *suite) logsTruncated(t *testing.T, code []byte) {
 	if len(res.Logs) == 0 || len(res.Logs) > 100 {
 		t.Fatalf("%d log lines, want a truncated log", len(res.Logs))
 	}
-	if last := res.Logs[len(res.Logs)-1]; !strings.Contains(last, "Logs were truncated") {
-		t.Errorf("last log line %q, want the truncation notice", last)
+	checkTruncated(t, res, limits.LogBytes)
+}
+
+// checkTruncated checks that res's log was cut at limit bytes of text and
+// ends with the truncation line.
+func checkTruncated(t *testing.T, res *sandbox.Result, limit int) {
+	t.Helper()
+	if len(res.Logs) == 0 {
+		t.Fatal("no log lines, want a truncated log")
+	}
+	last := res.Logs[len(res.Logs)-1]
+	if !strings.Contains(last, fmt.Sprintf(msgTruncated, limit)) || !strings.Contains(last, phraseLogs) {
+		t.Errorf("last log line %q, want the truncation line, with %q", last, phraseLogs)
 	}
 	kept := 0
 	for _, l := range res.Logs[:len(res.Logs)-1] {
 		kept += len(reLogLine.FindStringSubmatch(l)[2])
 	}
-	if kept > limits.LogBytes {
-		t.Errorf("kept %d bytes of log text, limit %d", kept, limits.LogBytes)
+	if kept > limit {
+		t.Errorf("kept %d bytes of log text, limit %d", kept, limit)
 	}
 }
 
@@ -339,7 +386,7 @@ func (s *suite) timeout(t *testing.T, code []byte) {
 		if !res.TimedOut {
 			t.Error("TimedOut = false")
 		}
-		if got, want := errorOf(res), "The action exceeded its time limits of 300 milliseconds."; got != want {
+		if got, want := errorOf(res), fmt.Sprintf(msgTimeout, 300); got != want {
 			t.Errorf("error = %q, want %q", got, want)
 		}
 	}
@@ -354,8 +401,8 @@ func (s *suite) memoryBomb(t *testing.T, code []byte) {
 	if res.TimedOut {
 		t.Error("TimedOut = true: the memory limit, not the time limit, must end it")
 	}
-	if got := errorOf(res); got != msgMemory {
-		t.Errorf("error = %q, want %q", got, msgMemory)
+	if got, want := errorOf(res), fmt.Sprintf(msgMemory, 64); got != want {
+		t.Errorf("error = %q, want %q", got, want)
 	}
 }
 
@@ -528,7 +575,7 @@ func (s *suite) timeoutThenCall(t *testing.T, code []byte) {
 	if !res.TimedOut {
 		t.Error("TimedOut = false")
 	}
-	if got, want := errorOf(res), "The action exceeded its time limits of 500 milliseconds."; got != want {
+	if got, want := errorOf(res), fmt.Sprintf(msgTimeout, 500); got != want {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 	s.afterFailure(t, f, "a timeout")

@@ -201,7 +201,7 @@ func (f *function) failure(ctx, callCtx context.Context, err error, mod api.Modu
 		// Guests rarely say why they died when memory.grow fails (Go
 		// exits 2, C traps in abort), but an instance that ended with its
 		// memory at the limit ran out of it.
-		res.Result = gust.ErrorResult(msgMemory)
+		res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
 	case isExit:
 		res.Result = gust.ErrorResult(fmt.Sprintf(msgExit, exit.ExitCode()))
 	case errors.As(err, &abi):

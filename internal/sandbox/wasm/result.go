@@ -9,10 +9,11 @@ import (
 )
 
 // Messages of failed activations. The timeout, memory and result-size ones
-// are OpenWhisk's, which clients and tests match on.
+// are OpenWhisk's, which clients and tests match on; a breached limit also
+// names the limit in Gust's words, as the process backend does.
 const (
-	msgTimeout  = "The action exceeded its time limits of %d milliseconds."
-	msgMemory   = "The action exhausted its memory and was aborted."
+	msgTimeout  = "The action exceeded its time limits of %[1]d milliseconds (timeout of %[1]d ms exceeded)."
+	msgMemory   = "The action exhausted its memory and was aborted (memory limit of %d MB exceeded)."
 	msgTooLarge = "The action produced a response that exceeded the allowed length: %d > %d bytes."
 	msgBadJSON  = "The action did not produce a valid JSON response: %s"
 	msgExit     = "The action exited with code %d."

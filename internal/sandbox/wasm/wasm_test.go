@@ -105,11 +105,11 @@ func TestCommand(t *testing.T) {
 		{fixture: "exit", status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action exited with code 3\.$`), log: "stderr: giving up"},
 		{fixture: "notjson", status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action did not produce a valid JSON response: hello, world$`)},
 		{fixture: "crash", status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action failed: wasm error: unreachable$`), log: "wasm stack trace"},
-		{fixture: "loop", limits: shortTimeout, status: gust.StatusDeveloperError, timedOut: true, error: regexp.MustCompile(`^The action exceeded its time limits of 200 milliseconds\.$`)},
+		{fixture: "loop", limits: shortTimeout, status: gust.StatusDeveloperError, timedOut: true, error: regexp.MustCompile(`^The action exceeded its time limits of 200 milliseconds \(timeout of 200 ms exceeded\)\.$`)},
 		// A sleep must end at the deadline too: an hour-long one would hang the test.
 		{fixture: "sleep", limits: shortTimeout, status: gust.StatusDeveloperError, timedOut: true, error: regexp.MustCompile(`time limits of 200 milliseconds`)},
-		{fixture: "membomb", limits: func(l *sandbox.Limits) { l.MemoryMB = 64 }, status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action exhausted its memory and was aborted\.$`)},
-		{fixture: "gomembomb", limits: func(l *sandbox.Limits) { l.MemoryMB = 64 }, status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action exhausted its memory and was aborted\.$`), log: "out of memory"},
+		{fixture: "membomb", limits: func(l *sandbox.Limits) { l.MemoryMB = 64 }, status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action exhausted its memory and was aborted \(memory limit of 64 MB exceeded\)\.$`)},
+		{fixture: "gomembomb", limits: func(l *sandbox.Limits) { l.MemoryMB = 64 }, status: gust.StatusDeveloperError, error: regexp.MustCompile(`^The action exhausted its memory and was aborted \(memory limit of 64 MB exceeded\)\.$`), log: "out of memory"},
 		{fixture: "bigresult", limits: func(l *sandbox.Limits) { l.ResultBytes = 1 << 20 }, status: gust.StatusApplicationError,
 			error: regexp.MustCompile(`^The action produced a response that exceeded the allowed length: 2097164 > 1048576 bytes\.$`)},
 		{fixture: "logs", limits: func(l *sandbox.Limits) { l.LogBytes = 100 }, result: `{"lines":1000}`, log: "Logs were truncated because the total bytes size exceeds the limit of 100 bytes."},
@@ -205,7 +205,7 @@ func TestCReactor(t *testing.T) {
 		error        string
 	}{
 		{"RecycleAfterTrap", `{"trap":true}`, false, "The action failed: wasm error: unreachable"},
-		{"RecycleAfterTimeout", `{"loop":true}`, true, "The action exceeded its time limits of 200 milliseconds."},
+		{"RecycleAfterTimeout", `{"loop":true}`, true, "The action exceeded its time limits of 200 milliseconds (timeout of 200 ms exceeded)."},
 		{"RecycleAfterBadResult", `{"badptr":true}`, false, "The action broke the Gust reactor ABI: gust_handle returned 100 bytes at 0xfffffff0, outside its memory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,22 +1,32 @@
 // Gust Node.js launcher: runs inside the process sandbox and serves many
 // activations of one action, one at a time (docs/process.md).
 //
-// Protocol, one JSON document per line:
-//   fd 3, at start-up: R{"ready":true} (the interpreter is up)
-//   stdin, first line: {"init": {"main", "dir", "entry", "plain", "env"}}; reply on fd 3.
-//   stdin, then:       {"value": {...}, "activation_id": ..., "deadline": ..., ...}
-//   fd 3 reply:        R<json result>  or  E<json string: developer error>
+// Protocol, one JSON document per line, on the request and reply pipes
+// (below; the invoker's stdin and fd 3):
+//   reply, at start-up: R{"ready":true} (the interpreter is up)
+//   request, first:     {"init": {"main", "dir", "entry", "plain", "env"}}; one reply.
+//   request, then:      {"value": {...}, "activation_id": ..., "deadline": ..., ...}
+//   reply:              R<json result>  or  E<json string: developer error>
 // After each init and each run, the line XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX
 // is written to stdout and stderr, then the reply.
+//
+// The protocol pipes are not at fds 0 and 3: the sandbox's init helper
+// moved them (Node.js cannot dup a descriptor) and names them as argv[2]
+// (requests) and argv[3] (replies); fd 0 is /dev/null and fd 3 is closed.
+// So the function cannot read the next request (process.stdin) or forge a
+// reply by accident.
 //
 // OpenWhisk's Node.js semantics: main may be a global function of plain
 // source or an exported one; a returned Promise is awaited; a rejected
 // Promise is an application error; a thrown exception is a developer error.
 'use strict';
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 const Module = require('module');
 const readline = require('readline');
+
+const [requestFd, replyFd] = process.argv.slice(2, 4).map(Number);
 
 const MARK = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n';
 
@@ -36,7 +46,7 @@ function reply(kind, payload) {
   // logged is already out; the markers follow it in order.
   process.stdout.write(MARK);
   process.stderr.write(MARK);
-  writeAll(3, kind + payload + '\n');
+  writeAll(replyFd, kind + payload + '\n');
 }
 
 const identifier = /^[A-Za-z_$][\w$]*$/;
@@ -107,8 +117,14 @@ async function run(fn, msg) {
 }
 
 async function main() {
-  writeAll(3, 'R{"ready":true}\n');
-  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+  if (!Number.isInteger(requestFd) || !Number.isInteger(replyFd)) {
+    throw new Error('usage: launcher.js <request fd> <reply fd>');
+  }
+  writeAll(replyFd, 'R{"ready":true}\n');
+  // A pipe: net.Socket reads it through the event loop, as process.stdin
+  // would.
+  const input = new net.Socket({ fd: requestFd, readable: true, writable: false });
+  const rl = readline.createInterface({ input, crlfDelay: Infinity, terminal: false });
   let fn;
   for await (const line of rl) {
     const msg = JSON.parse(line);

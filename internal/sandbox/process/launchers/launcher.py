@@ -60,6 +60,16 @@ def load(init):
     return fn
 
 
+def error_text(e):
+    # The text of an application error. Some exceptions have none
+    # (MemoryError(), a bare `raise KeyError`): name them instead, so the
+    # error says what happened.
+    text = str(e)
+    if isinstance(e, MemoryError):
+        return "MemoryError: the action ran out of memory" + (" (%s)" % text if text else "")
+    return text or type(e).__name__
+
+
 def serve(fn, proto_in, result_fd):
     for line in proto_in:
         msg = json.loads(line)
@@ -67,12 +77,25 @@ def serve(fn, proto_in, result_fd):
             if k != "value" and isinstance(v, str):
                 os.environ["__OW_" + k.upper()] = v
         try:
-            out = json.dumps(fn(msg.get("value", {})), ensure_ascii=False, separators=(",", ":"))
+            ret = fn(msg.get("value", {}))
+            try:
+                # allow_nan=False: NaN and Infinity are not JSON.
+                out = json.dumps(ret, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as e:
+                # Not a JSON value (a set, an object, a cycle): the
+                # developer's error, as returning None is (docs/process.md).
+                reply(result_fd, b"E", json.dumps(
+                    "The action did not return a dictionary or array. Its result is not JSON: %s" % error_text(e),
+                    ensure_ascii=False))
+                continue
         except Exception as e:
             # OpenWhisk's Python runtime: an exception is an application
             # error carrying its message; the traceback goes to the log.
-            traceback.print_exc()
-            out = json.dumps({"error": str(e)}, ensure_ascii=False)
+            try:
+                traceback.print_exc()
+            except Exception:
+                pass
+            out = json.dumps({"error": error_text(e)}, ensure_ascii=False)
         reply(result_fd, b"R", out)
 
 
