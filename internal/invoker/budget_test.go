@@ -170,3 +170,48 @@ func TestInstancesScaleDown(t *testing.T) {
 		t.Errorf("%v MB held by one idle instance, want 256", m)
 	}
 }
+
+// ranked keeps rank 1 for an hour and higher ranks for 150 ms.
+type ranked struct{}
+
+func (ranked) Observe(string, time.Time) {}
+func (ranked) Done(string, time.Time)    {}
+func (ranked) Name() string              { return "ranked" }
+func (ranked) Decide(_ string, rank int) keepalive.Decision {
+	if rank == 1 {
+		return keepalive.Decision{KeepAlive: time.Hour}
+	}
+	return keepalive.Decision{KeepAlive: 150 * time.Millisecond}
+}
+
+// TestTrimByRank: idle instances are kept by their rank's decision: the
+// one the next call takes (rank 1) by its own, the burst's extra one by
+// the higher rank's, shorter one.
+func TestTrimByRank(t *testing.T) {
+	reg := metrics.New()
+	inv := budgetInvoker(t, 2048, ranked{}, reg)
+	code := wasmtest.Build(t, "goreactor")
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			admitRun(t, inv, sleeperJob(code, "a", 100), time.Second)
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for reg.Value("gust_invoker_instances", "t") > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the extra instance was never closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := reg.Value("gust_invoker_instances", "t"); n != 1 {
+		t.Fatalf("%v instances, want rank 1's kept for its hour", n)
+	}
+	if act, err := admitRun(t, inv, sleeperJob(code, "a", 0), time.Second); err != nil || startOf(act) != "warm" {
+		t.Fatalf("next call: %v %s, want the warm rank-1 instance", err, startOf(act))
+	}
+}

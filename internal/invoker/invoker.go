@@ -265,7 +265,7 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 	}
 	key := string(kbuf)
 	e := &entry{key: key, ready: make(chan struct{}), action: a, digest: digest, code: code,
-		lastEnd: time.Now(), decision: inv.policy.Decide(policyKey(a))}
+		lastEnd: time.Now(), decision: inv.policy.Decide(policyKey(a), 1)}
 	if use {
 		e.busy = 1
 	}
@@ -350,7 +350,7 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 	end := time.Now()
 	inv.policy.Done(pkey, end)
 	if e != nil {
-		d := inv.policy.Decide(pkey)
+		d := inv.policy.Decide(pkey, 1)
 		inv.mu.Lock()
 		e.busy--
 		e.lastEnd, e.decision = end, d
@@ -569,13 +569,13 @@ func (inv *Invoker) reclaim(need int, except *entry) bool {
 		}
 	}
 	inv.mu.Unlock()
-	freed, now := 0, time.Now()
+	freed := 0
 	for _, v := range victims {
 		if freed >= need {
 			break
 		}
 		want := (need - freed + v.mb - 1) / v.mb
-		if n := v.p.Trim(now, want); n > 0 {
+		if n := v.p.Trim(func(int, time.Time) bool { return true }, want); n > 0 {
 			freed += n * v.mb
 			inv.m.trims.Add(float64(n), inv.id, "room")
 		}

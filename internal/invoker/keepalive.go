@@ -45,8 +45,9 @@ func (inv *Invoker) sweep(now time.Time) {
 	var unload []*entry
 	var due []*prewarmPlan
 	type trim struct {
-		p      sandbox.InstancePool
-		before time.Time
+		p    sandbox.InstancePool
+		key  string
+		busy int
 	}
 	var trims []trim
 	inv.mu.Lock()
@@ -60,7 +61,7 @@ func (inv *Invoker) sweep(now time.Time) {
 			continue // still being prepared
 		}
 		if p, ok := e.fn.(sandbox.InstancePool); ok && e.instances > 0 {
-			trims = append(trims, trim{p, now.Add(-(e.decision.PreWarm + e.decision.KeepAlive))})
+			trims = append(trims, trim{p, policyKey(e.action), e.busy})
 		}
 		if e.busy == 0 && e.fn != nil {
 			d := e.decision
@@ -97,7 +98,13 @@ func (inv *Invoker) sweep(now time.Time) {
 		_ = e.fn.Close(context.Background())
 	}
 	for _, t := range trims {
-		if n := t.p.Trim(t.before, 0); n > 0 {
+		// Each idle instance by its rank: the busy ones, then the idle ones
+		// from the most recently used (keepalive.MaxRank).
+		n := t.p.Trim(func(pos int, idleSince time.Time) bool {
+			d := inv.policy.Decide(t.key, t.busy+pos)
+			return now.Sub(idleSince) >= d.PreWarm+d.KeepAlive
+		}, 0)
+		if n > 0 {
 			inv.m.trims.Add(float64(n), inv.id, "keep-alive")
 		}
 	}

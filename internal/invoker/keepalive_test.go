@@ -18,10 +18,10 @@ import (
 // invoker's scale-to-zero and pre-warm paths deterministically.
 type steady keepalive.Decision
 
-func (s steady) Observe(string, time.Time)        {}
-func (s steady) Done(string, time.Time)           {}
-func (s steady) Decide(string) keepalive.Decision { return keepalive.Decision(s) }
-func (s steady) Name() string                     { return "steady" }
+func (s steady) Observe(string, time.Time)             {}
+func (s steady) Done(string, time.Time)                {}
+func (s steady) Decide(string, int) keepalive.Decision { return keepalive.Decision(s) }
+func (s steady) Name() string                          { return "steady" }
 
 func newTestInvoker(t *testing.T, p keepalive.Policy, reg *metrics.Registry) *Invoker {
 	t.Helper()

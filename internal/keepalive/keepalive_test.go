@@ -1,8 +1,11 @@
 package keepalive
 
 import (
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +14,7 @@ import (
 func TestFixedFallbackUntilHistory(t *testing.T) {
 	h := NewHybrid(HybridConfig{})
 	base := time.Unix(0, 0)
-	if d := h.Decide("f"); d != (Decision{KeepAlive: 10 * time.Minute}) {
+	if d := h.Decide("f", 1); d != (Decision{KeepAlive: 10 * time.Minute}) {
 		t.Fatalf("no history: %+v", d)
 	}
 	for i := 0; i < 3; i++ {
@@ -19,7 +22,7 @@ func TestFixedFallbackUntilHistory(t *testing.T) {
 		h.Observe("f", at)
 		h.Done("f", at.Add(time.Second))
 	}
-	if d := h.Decide("f"); d.PreWarm != 0 || d.KeepAlive != 10*time.Minute {
+	if d := h.Decide("f", 1); d.PreWarm != 0 || d.KeepAlive != 10*time.Minute {
 		t.Fatalf("short history: %+v", d)
 	}
 }
@@ -32,7 +35,7 @@ func TestHybridLearnsPeriod(t *testing.T) {
 		h.Observe("f", at)
 		h.Done("f", at.Add(time.Second))
 	}
-	d := h.Decide("f")
+	d := h.Decide("f", 1)
 	// All idle times are 30 min: unload, pre-warm at ~27 min, keep past 31 min.
 	if d.PreWarm < 25*time.Minute || d.PreWarm > 30*time.Minute {
 		t.Errorf("pre-warm %v, want just under 30m", d.PreWarm)
@@ -50,8 +53,40 @@ func TestHybridOutOfRange(t *testing.T) {
 		h.Observe("f", at)
 		h.Done("f", at.Add(time.Second))
 	}
-	if d := h.Decide("f"); d.PreWarm != 0 || d.KeepAlive != time.Hour {
+	// Idle times of 2h − 1s beyond a 1-hour range: the forecast is the
+	// median of the latest, pre-warm at 85% of it, for 30% of it.
+	idle := 2*time.Hour - time.Second
+	if d := h.Decide("f", 1); d.PreWarm != idle*85/100 || d.KeepAlive != idle*30/100 {
 		t.Fatalf("idle times beyond the range: %+v", d)
+	}
+	if d := h.Decide("f", 2); d != (Decision{KeepAlive: 10 * time.Minute}) {
+		t.Fatalf("rank 2 without history: %+v, want the fallback", d)
+	}
+}
+
+// TestHybridRanks: concurrent calls give each rank its own idle times. A
+// function called every 30 minutes with bursts of two: rank 1 learns the
+// period; rank 2, freed first in each burst, waits as long but is kept no
+// longer than the fallback and never unloaded for a pre-warm.
+func TestHybridRanks(t *testing.T) {
+	h := NewHybrid(HybridConfig{})
+	base := time.Unix(0, 0)
+	for i := 0; i < 20; i++ {
+		at := base.Add(time.Duration(i) * 30 * time.Minute)
+		h.Observe("f", at)
+		h.Observe("f", at.Add(time.Second)) // a second, concurrent call
+		h.Done("f", at.Add(2*time.Second))  // frees rank 2
+		h.Done("f", at.Add(3*time.Second))  // frees rank 1
+	}
+	d1 := h.Decide("f", 1)
+	if d1.PreWarm < 25*time.Minute || d1.PreWarm+d1.KeepAlive <= 30*time.Minute {
+		t.Errorf("rank 1: %+v, want a window around 30m", d1)
+	}
+	if d2 := h.Decide("f", 2); d2.PreWarm != 0 || d2.KeepAlive != 10*time.Minute {
+		t.Errorf("rank 2: %+v, want kept from the call's end, capped at the 10m fallback", d2)
+	}
+	if d := h.Decide("f", MaxRank+5); d != (Decision{KeepAlive: 10 * time.Minute}) {
+		t.Errorf("a rank never seen: %+v, want the fallback", d)
 	}
 }
 
@@ -151,5 +186,136 @@ func TestParse(t *testing.T) {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
 		}
+	}
+}
+
+func TestReadCDF(t *testing.T) {
+	c, err := ReadCDF(strings.NewReader("length,F(x),count\n1,0.5,10\n\n3,1.0,20\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u, want := range map[float64]float64{0: 1, 0.25: 1, 0.5: 1, 0.75: 2, 1: 3} {
+		if got := c.Quantile(u); got != want {
+			t.Errorf("Quantile(%v) = %v, want %v", u, got, want)
+		}
+	}
+	for _, in := range []string{"", "x,y\n", "1,0.5\n0,0.6\n", "1,0.5\n2,0.4\n", "1,1.5\n", "1\n"} {
+		if _, err := ReadCDF(strings.NewReader(in)); err == nil {
+			t.Errorf("accepted %q", in)
+		}
+	}
+}
+
+func FuzzReadCDF(f *testing.F) {
+	f.Add("1,0.1\n5,0.9,3\n")
+	f.Add("a,b\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := ReadCDF(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		lo, hi := c.Quantile(0), c.Quantile(1)
+		for _, u := range []float64{0, 0.1, 0.5, 0.9, 1} {
+			if q := c.Quantile(u); q < lo || q > hi || math.IsNaN(q) {
+				t.Fatalf("Quantile(%v) = %v outside [%v, %v]", u, q, lo, hi)
+			}
+		}
+	})
+}
+
+// synth2019 reads the 2019 distributions beside the checkout.
+func synth2019(t *testing.T) Synth {
+	t.Helper()
+	dir := filepath.Join("..", "..", "..", "shared", "traces", "azure2019-cdfs")
+	read := func(name string) CDF {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Skipf("2019 trace distributions not found beside the checkout: %v", err)
+		}
+		defer f.Close()
+		c, err := ReadCDF(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return Synth{Invokes: read("invokesCDF.csv"), CV: read("CVs.csv"), ExecTime: read("execTimeCDF.csv")}
+}
+
+// TestSynthMatchesPublishedFacts checks the generator against facts of the
+// full trace (shared/traces/README.md): 81.9% of apps are invoked at most
+// once a minute, 41.5% at most once an hour.
+func TestSynthMatchesPublishedFacts(t *testing.T) {
+	s := synth2019(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	perMinute, perHour := 0, 0
+	const apps = 20000
+	for range apps {
+		perDay := s.Invokes.Quantile(rng.Float64())
+		if perDay <= 24*60 {
+			perMinute++
+		}
+		if perDay <= 24 {
+			perHour++
+		}
+	}
+	if p := 100 * float64(perMinute) / apps; math.Abs(p-81.9) > 2 {
+		t.Errorf("%.1f%% of apps at most once a minute, want about 81.9%%", p)
+	}
+	if p := 100 * float64(perHour) / apps; math.Abs(p-41.5) > 2 {
+		t.Errorf("%.1f%% of apps at most once an hour, want about 41.5%%", p)
+	}
+	calls := s.Generate(50, 6*time.Hour, rng)
+	for i := 1; i < len(calls); i++ {
+		if calls[i].Start < calls[i-1].Start || calls[i].Start >= 6*time.Hour || calls[i].Duration <= 0 {
+			t.Fatalf("call %d: %+v after %+v", i, calls[i], calls[i-1])
+		}
+	}
+}
+
+// TestReplaySynthetic2019 replays a 3-day trace of 400 apps drawn from the
+// 2019 distributions against a fixed 10-minute keep-alive and the hybrid
+// histogram policy (run with -v for the figures reported in the scheduling
+// issue). Cold starts are counted two ways: per app, as the paper reports
+// them (the share of an app's calls that were cold, across apps), and over
+// all calls, where a few busy apps weigh most.
+func TestReplaySynthetic2019(t *testing.T) {
+	s := synth2019(t)
+	calls := s.Generate(400, 72*time.Hour, rand.New(rand.NewPCG(2020, 7)))
+	type figures struct {
+		Result
+		appMedian, appQ75 float64 // cold-start % of the median and 3rd-quartile app
+	}
+	run := func(mk func() Policy) figures {
+		by := map[string][]Call{}
+		for _, c := range calls {
+			by[c.Func] = append(by[c.Func], c)
+		}
+		var f figures
+		var pct []float64
+		for _, cs := range by {
+			r := Replay(cs, mk(), 256)
+			f.Policy = r.Policy
+			f.Calls += r.Calls
+			f.ColdStarts += r.ColdStarts
+			f.IdleMemSecs += r.IdleMemSecs
+			pct = append(pct, r.ColdPercent())
+		}
+		slices.Sort(pct)
+		f.appMedian, f.appQ75 = pct[len(pct)/2], pct[3*len(pct)/4]
+		return f
+	}
+	fixed := run(func() Policy { return Fixed{KeepAlive: 10 * time.Minute} })
+	hybrid := run(func() Policy { return NewHybrid(HybridConfig{}) })
+	for _, f := range []figures{fixed, hybrid} {
+		t.Logf("%-18s cold: median app %.1f%%, 3rd-quartile app %.1f%%, all calls %d/%d (%.2f%%); idle %.4g MB·s",
+			f.Policy, f.appMedian, f.appQ75, f.ColdStarts, f.Calls, f.ColdPercent(), f.IdleMemSecs)
+	}
+	if hybrid.appMedian >= fixed.appMedian/2 || hybrid.ColdStarts >= fixed.ColdStarts {
+		t.Errorf("hybrid cold starts: median app %.1f%% (fixed %.1f%%), all calls %d (fixed %d): want far fewer per app and fewer in all",
+			hybrid.appMedian, fixed.appMedian, hybrid.ColdStarts, fixed.ColdStarts)
+	}
+	if hybrid.IdleMemSecs > 1.05*fixed.IdleMemSecs {
+		t.Errorf("hybrid idle %.4g MB·s, fixed %.4g: want no more than 5%% above", hybrid.IdleMemSecs, fixed.IdleMemSecs)
 	}
 }

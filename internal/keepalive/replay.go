@@ -61,22 +61,29 @@ func (r Result) ColdPercent() float64 {
 
 // instance is one simulated instance of a function.
 type instance struct {
-	busyUntil time.Duration
+	busyFrom  time.Duration // start of its latest call
+	busyUntil time.Duration // end of its latest call
+	freedAt   time.Duration // when that end was taken (busyUntil once taken)
 	loadFrom  time.Duration // loaded (warm) in [loadFrom, loadUntil)
 	loadUntil time.Duration
 }
 
 // Replay runs calls against policy in virtual time, each instance holding
-// memMB while loaded, and counts cold starts and idle memory·time. Time is
-// virtual, so a compressed replay is the same replay with every duration
-// (the trace's and the policy's) divided by k.
+// memMB while loaded, and counts cold starts and idle memory·time. Events
+// are taken in time order, as a live invoker sees them: an arrival takes a
+// loaded idle instance of its function or starts one (a cold start), and
+// at a call's end the policy decides that instance's window, knowing which
+// other instances are busy then (an instance freed during a burst is an
+// extra one, kept for Decision.Extras). Time is virtual, so a compressed
+// replay is the same replay with every duration (the trace's and the
+// policy's) divided by k.
 func Replay(calls []Call, policy Policy, memMB float64) Result {
 	res := Result{Policy: policy.Name(), Calls: len(calls)}
 	pools := map[string][]*instance{}
-	var end time.Duration
+	var last time.Duration
 	for _, c := range calls {
-		if e := c.Start + c.Duration; e > end {
-			end = e
+		if e := c.Start + c.Duration; e > last {
+			last = e
 		}
 	}
 	idle := func(in *instance, upTo time.Duration) float64 {
@@ -88,27 +95,38 @@ func Replay(calls []Call, policy Policy, memMB float64) Result {
 		}
 		return (to - from).Seconds() * memMB
 	}
-	// Ends of calls, fed to the policy in time order as the replay passes them.
+	// Ends of calls not yet taken, in time order.
 	type ending struct {
 		fn string
+		in *instance
 		at time.Duration
 	}
 	var ends []ending
-	for _, c := range calls {
-		for len(ends) > 0 {
-			// ends is kept sorted; report those before this arrival.
-			if ends[0].at > c.Start {
-				break
+	end := func(e ending) {
+		// The instance's rank: one above the function's instances still
+		// busy at its end.
+		rank := 1
+		for _, other := range pools[e.fn] {
+			if other != e.in && other.busyFrom <= e.at && e.at < other.busyUntil {
+				rank++
 			}
-			policy.Done(ends[0].fn, time.Time{}.Add(ends[0].at))
+		}
+		policy.Done(e.fn, time.Time{}.Add(e.at))
+		d := policy.Decide(e.fn, rank)
+		e.in.loadFrom, e.in.loadUntil = e.at+d.PreWarm, e.at+d.PreWarm+d.KeepAlive
+		e.in.freedAt = e.at
+	}
+	for _, c := range calls {
+		for len(ends) > 0 && ends[0].at <= c.Start {
+			end(ends[0])
 			ends = ends[1:]
 		}
 		policy.Observe(c.Func, time.Time{}.Add(c.Start))
+		// The most recently freed loaded instance, as a live pool takes it.
 		var use *instance
 		for _, in := range pools[c.Func] {
-			if in.busyUntil <= c.Start && in.loadFrom <= c.Start && c.Start < in.loadUntil {
+			if in.busyUntil <= c.Start && in.loadFrom <= c.Start && c.Start < in.loadUntil && (use == nil || in.freedAt > use.freedAt) {
 				use = in
-				break
 			}
 		}
 		if use == nil {
@@ -119,20 +137,20 @@ func Replay(calls []Call, policy Policy, memMB float64) Result {
 			res.IdleMemSecs += idle(use, c.Start)
 		}
 		done := c.Start + c.Duration
+		use.busyFrom, use.busyUntil = c.Start, done
+		// Busy until its end is taken; then the policy decides.
+		use.loadFrom, use.loadUntil = done, done
 		i := sort.Search(len(ends), func(i int) bool { return ends[i].at > done })
 		ends = append(ends, ending{})
 		copy(ends[i+1:], ends[i:])
-		ends[i] = ending{c.Func, done}
-		// The decision is made when the call ends; in virtual time the
-		// policy already knows every arrival up to this call's start.
-		d := policy.Decide(c.Func)
-		use.busyUntil = done
-		use.loadFrom = done + d.PreWarm
-		use.loadUntil = done + d.PreWarm + d.KeepAlive
+		ends[i] = ending{c.Func, use, done}
+	}
+	for _, e := range ends {
+		end(e)
 	}
 	for _, pool := range pools {
 		for _, in := range pool {
-			res.IdleMemSecs += idle(in, end)
+			res.IdleMemSecs += idle(in, last)
 		}
 	}
 	return res

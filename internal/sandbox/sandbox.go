@@ -110,10 +110,11 @@ type Function interface {
 type InstancePool interface {
 	// Idle returns how many instances wait for a call.
 	Idle() int
-	// Trim closes instances idle since before (least recently used first),
-	// at most max of them (all when max ≤ 0), and returns how many it
-	// closed.
-	Trim(before time.Time, max int) int
+	// Trim closes idle instances for which expired says so, the longest
+	// idle first, at most max of them (all when max ≤ 0), and returns how
+	// many it closed. expired gets each idle instance's position (1 is the
+	// most recently used, the next call's) and when it went idle.
+	Trim(expired func(pos int, idleSince time.Time) bool, max int) int
 }
 
 // Prewarmer is implemented by functions that can make an instance ready

@@ -268,24 +268,29 @@ func (f *function) Idle() int {
 	return len(f.pool.idle)
 }
 
-// Trim implements sandbox.InstancePool: it closes reactor instances idle
-// since before, the longest idle first.
-func (f *function) Trim(before time.Time, max int) int {
+// Trim implements sandbox.InstancePool.
+func (f *function) Trim(expired func(pos int, idleSince time.Time) bool, max int) int {
 	if f.pool == nil {
 		return 0
 	}
+	var old []*instance
 	f.pool.mu.Lock()
-	n := 0
-	for n < len(f.pool.idle) && f.pool.idle[n].idleSince.Before(before) && (max <= 0 || n < max) {
-		n++
+	idle := f.pool.idle
+	kept := idle[:0]
+	for i, inst := range idle { // the longest idle first
+		if (max <= 0 || len(old) < max) && expired(len(idle)-i, inst.idleSince) {
+			old = append(old, inst)
+			continue
+		}
+		kept = append(kept, inst)
 	}
-	old := append([]*instance(nil), f.pool.idle[:n]...)
-	f.pool.idle = append(f.pool.idle[:0], f.pool.idle[n:]...)
+	clear(idle[len(kept):])
+	f.pool.idle = kept
 	f.pool.mu.Unlock()
 	for _, inst := range old {
 		f.closeInstance(context.Background(), inst)
 	}
-	return n
+	return len(old)
 }
 
 var _ sandbox.InstancePool = (*function)(nil)
