@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,8 +15,7 @@ import (
 // to the completed invocations.
 func (r *runner) async(c *http.Client) func(ctx context.Context, conc int) ([]variant, error) {
 	action := actionPrefix + "async"
-	accept := &request{client: c, method: http.MethodPost, url: r.tgt.base + actionPath(action),
-		auth: r.tgt.auth, body: invokeBody, want: http.StatusAccepted}
+	accept := r.tgt.nonBlocking(c, action)
 	return func(ctx context.Context, conc int) ([]variant, error) {
 		before, err := r.recorded(ctx, action)
 		if err != nil {
@@ -45,7 +42,7 @@ func (r *runner) async(c *http.Client) func(ctx context.Context, conc int) ([]va
 			done.cpu = (cpu1 - cpu0) / time.Duration(f.ops)
 		}
 		f.cpu = 0 // the accept phase leaves work behind: see "completed"
-		return []variant{{"accept", f}, {"completed", done}}, nil
+		return []variant{{name: "accept", f: f}, {name: "completed", f: done}}, nil
 	}
 }
 
@@ -80,44 +77,39 @@ func (r *runner) waitRecorded(ctx context.Context, action string, n int64) (int6
 }
 
 // acceptToRecord measures, one invocation at a time, the time from the 202
-// of a non-blocking invoke to its record being readable by id. The record
-// is polled back to back, so the figure is late by up to one GET.
+// of a non-blocking invoke to its record being readable by id.
 func (r *runner) acceptToRecord(ctx context.Context) error {
 	r.prog.printf("async-invoke: accept to record")
-	action := actionPrefix + "async"
-	accept := &request{client: r.setup, method: http.MethodPost, url: r.tgt.base + actionPath(action),
-		auth: r.tgt.auth, body: invokeBody, want: http.StatusAccepted}
-	var lat []time.Duration
-	start := time.Now()
-	for time.Since(start) < r.opt.duration || len(lat) < 5 {
-		var buf bytes.Buffer
-		if _, err := accept.send(ctx, &buf); err != nil {
-			return err
-		}
-		accepted := time.Now()
-		var out struct {
-			ActivationID string `json:"activationId"`
-		}
-		if err := json.Unmarshal(buf.Bytes(), &out); err != nil || out.ActivationID == "" {
-			return fmt.Errorf("no activation id in %q", buf.String())
-		}
-		get := &request{client: r.setup, method: http.MethodGet, url: r.tgt.base + "/api/v1/namespaces/_/activations/" + out.ActivationID, auth: r.tgt.auth}
-		for {
-			status, err := get.send(ctx, &bytes.Buffer{})
-			if err != nil {
-				return err
-			}
-			if status == http.StatusOK {
-				break
-			}
-			if status != http.StatusNotFound || time.Since(accepted) > time.Minute {
-				return fmt.Errorf("activation %s: status %d after %s", out.ActivationID, status, time.Since(accepted))
-			}
-		}
-		lat = append(lat, time.Since(accepted))
+	f, err := r.toRecord(ctx, r.tgt.nonBlocking(r.setup, actionPrefix+"async"), nil, r.opt.duration)
+	if err != nil {
+		return err
 	}
-	f := summarize(lat, 0)
 	r.add(&series{scenario: "async-invoke", variant: "accept→record", conc: 1, rounds: []figures{f},
 		link: &link{"floor-http", "", 1}})
 	return nil
+}
+
+// toRecord measures, one at a time for d and at least 5 times, the time
+// from the 202 of accept to the record it started being readable by id.
+// record maps the id of the 202 to the id of the record to wait for (nil:
+// the same). The record is polled back to back, so the figure is late by
+// up to one GET.
+func (r *runner) toRecord(ctx context.Context, accept *request, record func(id string) string, d time.Duration) (figures, error) {
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < d || len(lat) < 5 {
+		id, err := activationID(ctx, accept)
+		if err != nil {
+			return figures{}, err
+		}
+		accepted := time.Now()
+		if record != nil {
+			id = record(id)
+		}
+		if err := r.tgt.awaitRecord(ctx, r.setup, id); err != nil {
+			return figures{}, err
+		}
+		lat = append(lat, time.Since(accepted))
+	}
+	return summarize(lat, 0), nil
 }

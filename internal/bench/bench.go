@@ -39,6 +39,8 @@ type options struct {
 	scenarios  []string
 	duration   time.Duration
 	rounds     int
+	roundsSet  bool // --rounds was given: it applies to every scenario
+	durSet     bool // --duration was given: likewise
 	conc       []int
 	apihost    string
 	auth       string
@@ -105,8 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		opt.scenarios = append(opt.scenarios, s)
 		return nil
 	})
-	fs.DurationVar(&opt.duration, "duration", 600*time.Millisecond, "length of each measurement (the default runs everything in about 2 minutes on 2 cores)")
-	fs.IntVar(&opt.rounds, "rounds", 5, "rounds of each load measurement, each beside its floor")
+	fs.DurationVar(&opt.duration, "duration", 600*time.Millisecond, "length of each measurement (by default half of it for the event and scheduling scenarios; the default set runs in under 3 minutes on 2 cores)")
+	fs.IntVar(&opt.rounds, "rounds", 5, "rounds of each load measurement, each beside its floor (by default 3 for the event and scheduling scenarios)")
 	fs.Func("concurrency", "closed-loop workers of the load scenarios, `N,N,...` (default 1,10,50)", func(s string) (err error) {
 		opt.conc, err = intList(s, 1, 1000)
 		return err
@@ -133,6 +135,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return opt, err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		opt.roundsSet = opt.roundsSet || f.Name == "rounds"
+		opt.durSet = opt.durSet || f.Name == "duration"
+	})
 	if fs.NArg() > 0 {
 		return opt, fmt.Errorf("unexpected argument %q (run 'gust bench --help')", fs.Arg(0))
 	}

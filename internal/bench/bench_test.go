@@ -7,11 +7,15 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gust-faas/gust/internal/scheduler"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -199,7 +203,8 @@ func TestSelectScenarios(t *testing.T) {
 		{[]string{"activation-store", "floor-http"}, []string{"floor-http", "floor-nats", "activation-store"}},
 		{[]string{"cold-wasm", "cold-wasm"}, []string{"floor-http", "floor-exec", "cold-wasm"}},
 		{[]string{"cold-process", "invoke-python"}, []string{"floor-http", "floor-exec", "invoke-python", "cold-process"}},
-		{[]string{"trigger-fire"}, []string{"trigger-fire"}},
+		{[]string{"trigger-fire"}, []string{"floor-http", "trigger-fire"}},
+		{[]string{"trace-replay", "density"}, []string{"density", "trace-replay"}},
 		{nil, scenarioNames()},
 	}
 	for _, tc := range tests {
@@ -259,14 +264,19 @@ func goldenReport() *Report {
 		rounds: []figures{fig(90, 200, 6000, 50), fig(150, 260, 5000, 60)}}
 	exec := &series{scenario: "floor-exec", variant: "/bin/true", conc: 1, rounds: []figures{fig(700, 900, 1400, 0)}}
 	cold := &series{scenario: "cold-wasm", variant: variantInstanceC, conc: 1, base: exec, rounds: []figures{fig(35, 60, 25000, 40)}}
-	rows := append(rows([]*series{floor, wasmC, exec, cold}), Row{Scenario: "trigger-fire", Reason: "triggers and rules are not implemented yet"})
+	bare := &series{scenario: "density", variant: floorPython, unit: "MB", rounds: []figures{{value: 9.5, ops: 1}}, note: "108 per GiB"}
+	py := &series{scenario: "density", variant: "python:3, per idle warm instance", unit: "MB", base: bare, rounds: []figures{{value: 19, ops: 10}}, note: "54 per GiB"}
+	fixed := &series{scenario: "trace-replay", variant: variantFixedCold, unit: "%", rounds: []figures{{value: 24.6, ops: 199}}}
+	hybrid := &series{scenario: "trace-replay", variant: variantHybridCold, unit: "%", base: fixed, rounds: []figures{{value: 20.1, ops: 199}}, note: "40 of 199 calls"}
+	rows := append(rows([]*series{floor, wasmC, exec, cold, bare, py, fixed, hybrid}), Row{Scenario: "sequence", Reason: "sequences are not supported yet"})
 	rows[1].Errors, rows[1].Note = 1, "first error: status 502"
 	return &Report{
 		Schema: Schema, Date: "2026-11-23T12:00:00Z", Commit: "0123456789abcdef0123456789abcdef01234567",
 		Machine: Machine{Cores: 2, CPU: "Test CPU", Kernel: "6.1.0", OS: "linux", Arch: "amd64", Go: "go1.26.8",
 			LoadStart: "0.50 0.40 0.30", LoadEnd: "1.90 0.80 0.45"},
-		Target:   "in-process node at http://127.0.0.1:1 (temporary data directory)",
-		Settings: Settings{DurationS: 1, Rounds: 2, Concurrency: []int{1}, Scenarios: []string{"floor-http", "invoke-wasm-c", "floor-exec", "cold-wasm", "trigger-fire"}},
+		Target: "in-process node at http://127.0.0.1:1 (temporary data directory)",
+		Settings: Settings{DurationS: 1, Rounds: 2, Concurrency: []int{1}, Scenarios: []string{"floor-http", "invoke-wasm-c", "floor-exec", "cold-wasm", "density", "trace-replay", "sequence"},
+			Shorter: []string{"trigger-fire", "placement"}, ShorterRounds: 1, ShorterDurationS: 0.5},
 		Tools:    []Tool{{Name: "python3", Path: "/usr/bin/python3", Resolved: "/usr/bin/python3.11", Version: "Python 3.11.2", Note: "empty environment"}},
 		Results:  rows,
 		ElapsedS: 12.5,
@@ -301,11 +311,18 @@ func TestTable(t *testing.T) {
 		"machine: 2 cores (Test CPU), linux 6.1.0 amd64, go1.26.8, load average 0.50 0.40 0.30 at start, 1.90 0.80 0.45 at end",
 		"tool: python3 /usr/bin/python3 -> /usr/bin/python3.11 (Python 3.11.2); empty environment",
 		"p50 ≤ 2× floor-http", "MISSED (rounds disagree) 1 errors", "p50 ≤ 0.1 ms", "met",
-		"not available:", "trigger-fire", "note: invoke-wasm-c c=1: first error: status 502",
+		"(trigger-fire, placement: 1 round(s) of 500ms);",
+		"not available:", "sequence", "note: invoke-wasm-c c=1: first error: status 502",
+		"scenario      variant                           value    baseline                ×value  bar                               result  note",
+		"python:3, per idle warm instance  19.0 MB  floor: python3 asleep   2.00", "54 per GiB",
+		"20.1%    fixed:10m, cold starts  0.82    fewer cold starts than fixed:10m  met     40 of 199 calls",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "note: density") {
+		t.Errorf("a value row's note is printed below the table too:\n%s", out)
 	}
 }
 
@@ -323,6 +340,243 @@ func TestFormat(t *testing.T) {
 	for in, want := range map[int]string{10_000: "10k records", 1_000_000: "1M records", 1500: "1500 records"} {
 		if got := countLabel(in); got != want {
 			t.Errorf("countLabel(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestPerStep(t *testing.T) {
+	us := time.Microsecond
+	for _, tc := range []struct {
+		one, n time.Duration
+		steps  int
+		want   time.Duration
+	}{
+		{100 * us, 140 * us, 5, 10 * us},
+		{100 * us, 100 * us, 5, 0}, // no growth
+		{100 * us, 90 * us, 5, 0},  // noise: never negative
+		{0, 90 * us, 5, 0},         // not measured
+		{100 * us, 200 * us, 1, 0}, // no steps to divide by
+	} {
+		if got := perStep(tc.one, tc.n, tc.steps); got != tc.want {
+			t.Errorf("perStep(%v, %v, %d) = %v, want %v", tc.one, tc.n, tc.steps, got, tc.want)
+		}
+	}
+}
+
+func TestBurst(t *testing.T) {
+	boom := errors.New("boom")
+	b := burst(context.Background(), 50, func(_ context.Context, i int) error {
+		time.Sleep(10 * time.Millisecond)
+		if i%10 == 0 {
+			return boom
+		}
+		return nil
+	})
+	f := b.figures()
+	// All at once: 50 requests of 10ms end in about 10ms, not 500ms.
+	if f.ops != 45 || f.errs != 5 || !errors.Is(f.err, boom) || f.p50 < 10*time.Millisecond || f.tput < 45/0.4 {
+		t.Errorf("burst figures = %+v", f)
+	}
+	if last := slices.MaxFunc(b.ends, func(a, b time.Time) int { return a.Compare(b) }); last.Sub(b.start) > 400*time.Millisecond {
+		t.Errorf("the burst took %v: its requests did not run at once", last.Sub(b.start))
+	}
+}
+
+func TestAcceptToRecords(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	accepted := map[string]time.Time{"a": t0, "b": t0.Add(ms), "c": t0.Add(2 * ms), "d": t0}
+	seen := map[string]time.Time{"a": t0.Add(5 * ms), "b": t0, "c": t0.Add(9 * ms), "x": t0.Add(time.Hour)}
+	lat, last := acceptToRecords(accepted, seen)
+	slices.Sort(lat)
+	// b's record came before its 202 was read: 0; d was never seen; x was not accepted here.
+	if !reflect.DeepEqual(lat, []time.Duration{0, 5 * ms, 7 * ms}) || !last.Equal(t0.Add(9*ms)) {
+		t.Errorf("acceptToRecords = %v, %v", lat, last)
+	}
+}
+
+func TestProc(t *testing.T) {
+	for in, want := range map[string]int{
+		"123 (gust) S 45 123 123 0 -1":          45,
+		"7 (a b) c) (d) R 1 7 7 0 -1 4194560 3": 1,
+	} {
+		if got, ok := parsePPID([]byte(in)); !ok || got != want {
+			t.Errorf("parsePPID(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "12 (x", "12 (x) S"} {
+		if _, ok := parsePPID([]byte(bad)); ok {
+			t.Errorf("parsePPID(%q) succeeded", bad)
+		}
+	}
+	if got, err := parseStatmRSS([]byte("5000 300 100 10 0 200 0\n"), 4096); err != nil || got != 300*4096 {
+		t.Errorf("parseStatmRSS = %d, %v", got, err)
+	}
+	if _, err := parseStatmRSS([]byte("5000"), 4096); err == nil {
+		t.Error("parseStatmRSS of one field succeeded")
+	}
+	// 1 → 2 → {3, 4}, 4 → 5; 6 is elsewhere; a cycle 8 ↔ 9 ends.
+	parents := map[int]int{2: 1, 3: 2, 4: 2, 5: 4, 6: 1000, 8: 9, 9: 8}
+	got := descendants(parents, 2)
+	slices.Sort(got)
+	if !reflect.DeepEqual(got, []int{3, 4, 5}) {
+		t.Errorf("descendants = %v", got)
+	}
+	if got := descendants(parents, 8); !reflect.DeepEqual(got, []int{9}) {
+		t.Errorf("descendants of a cycle = %v", got)
+	}
+	// A real child of this process is found, with its memory.
+	if _, err := os.Stat("/proc/self/statm"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, err := descendantsMemory("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rss, err := bareRSS(context.Background(), "/bin/sleep", []string{"5"})
+	if err != nil {
+		t.Skip(err)
+	}
+	if rss <= 0 {
+		t.Errorf("bareRSS of sleep = %d", rss)
+	}
+	cmd := exec.Command("/bin/sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	time.Sleep(50 * time.Millisecond)
+	after, err := descendantsMemory("/proc", os.Getpid())
+	if err != nil || after.procs != before.procs+1 || after.sandboxes <= before.sandboxes {
+		t.Errorf("descendants before %+v, after %+v, %v", before, after, err)
+	}
+}
+
+func TestPlainToken(t *testing.T) {
+	for in, want := range map[string]bool{"guest": true, "gust-bench-burst_1": true, "": false, "a.b": false, "a b": false, "a*": false, "é": false} {
+		if got := plainToken(in); got != want {
+			t.Errorf("plainToken(%q) = %v", in, got)
+		}
+	}
+}
+
+func TestHomedOn(t *testing.T) {
+	live := []scheduler.Heartbeat{
+		{ID: "n-0", MemoryMB: 4096, FreeMB: 4096, Kinds: []string{"wasm"}},
+		{ID: "n-1", MemoryMB: 4096, FreeMB: 4096, Kinds: []string{"wasm"}},
+	}
+	for _, id := range []string{"n-0", "n-1"} {
+		name, err := homedOn(live, "guest", "x-", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := scheduler.Pick(live, "/guest/"+name, 128, "wasm"); got != id {
+			t.Errorf("%s: home %s, want %s", name, got, id)
+		}
+	}
+	if _, err := homedOn(live, "guest", "x-", "n-2"); err == nil {
+		t.Error("a name homed on an invoker that is not live")
+	}
+}
+
+// TestRounds drives the round loop with loads of fixed figures: a load
+// with fewer rounds, one measured at the first concurrency only, and
+// variants with baselines of their own.
+func TestRounds(t *testing.T) {
+	r := newRunner(options{rounds: 5, conc: []int{1, 10}}, io.Discard)
+	calls := map[string]int{}
+	fixed := func(name string, vs ...variant) load {
+		return load{name: name, measure: func(_ context.Context, c int) ([]variant, error) {
+			calls[name]++
+			out := slices.Clone(vs)
+			for i := range out {
+				out[i].f = fig(float64(10*c+calls[name]), 100, 1000, 1)
+			}
+			return out, nil
+		}}
+	}
+	floor := fixed("floor-http", variant{})
+	every := fixed("every", variant{name: "a"}, variant{name: "b", base: "a"})
+	every.rounds = 3
+	once := fixed("once", variant{name: "own", own: true, conc: 1000}, variant{name: "x", base: "own", conc: 1000})
+	once.once, once.rounds = true, 3
+	gone := load{name: "gone", measure: func(context.Context, int) ([]variant, error) {
+		calls["gone"]++
+		return nil, unavailable{errors.New("no second node")}
+	}}
+	if err := r.rounds(context.Background(), []load{floor, every, once, gone}); err != nil {
+		t.Fatal(err)
+	}
+	if calls["floor-http"] != 10 || calls["every"] != 6 || calls["once"] != 3 || calls["gone"] != 1 {
+		t.Errorf("measure calls = %v, want floor 10, every 6, once 3, gone 1", calls)
+	}
+	if len(r.unavailable) != 1 || r.unavailable[0].Scenario != "gone" || r.unavailable[0].Reason != "no second node" {
+		t.Errorf("unavailable = %+v", r.unavailable)
+	}
+	bad := load{name: "bad", measure: func(context.Context, int) ([]variant, error) { return nil, errors.New("boom") }}
+	if err := r.rounds(context.Background(), []load{bad}); err == nil || !strings.Contains(err.Error(), "bad at c=1: boom") {
+		t.Errorf("a failing load: %v", err)
+	}
+	for _, c := range []int{1, 10} {
+		a, b := r.find("every", "a", c), r.find("every", "b", c)
+		if a == nil || b == nil || len(a.rounds) != 3 || a.base != r.find("floor-http", "", c) || b.base != a || !b.paired {
+			t.Fatalf("every at c=%d: a %+v, b %+v", c, a, b)
+		}
+		// Paired with the floor's first three rounds.
+		if got := a.ratios(p50Of); len(got) != 3 {
+			t.Errorf("every at c=%d: %d ratios to the floor, want 3", c, len(got))
+		}
+	}
+	own, x := r.find("once", "own", 1000), r.find("once", "x", 1000)
+	if own == nil || x == nil || own.base != nil || x.base != own || len(x.rounds) != 3 || r.find("once", "x", 10) != nil {
+		t.Errorf("once: own %+v, x %+v", own, x)
+	}
+	// --rounds given: every load runs them all.
+	r.opt.roundsSet = true
+	if n := r.roundsOf(every); n != 5 {
+		t.Errorf("roundsOf with --rounds = %d, want 5", n)
+	}
+}
+
+func TestValueBars(t *testing.T) {
+	fixed := &series{scenario: "trace-replay", variant: variantFixedCold, unit: "%", rounds: []figures{{value: 24.6}}}
+	hybrid := &series{scenario: "trace-replay", variant: variantHybridCold, unit: "%", base: fixed, rounds: []figures{{value: 24.6}}}
+	// Equal is not fewer.
+	if c := barFor(hybrid).check(hybrid); c == nil || c.Met || !c.Strict || c.Value != 1 {
+		t.Errorf("equal cold starts: %+v", c)
+	}
+	hybrid.rounds[0].value = 20
+	if c := barFor(hybrid).check(hybrid); c == nil || !c.Met {
+		t.Errorf("fewer cold starts: %+v", c)
+	}
+	r := hybrid.row()
+	if r.Value != 20 || r.Unit != "%" || r.Ratio == nil || r.Ratio.Value != round3(20/24.6) || r.Baseline != variantFixedCold {
+		t.Errorf("value row = %+v %+v", r, r.Ratio)
+	}
+	mq := &series{scenario: "mqtt-publish", variant: variantMQTTWasm, conc: 1, rounds: []figures{fig(900, 2000, 0, 0), fig(1100, 2000, 0, 0), fig(950, 2000, 0, 0)}}
+	if c := barFor(mq).check(mq); c == nil || !c.Met || c.Unanimous || c.Value != 950 {
+		t.Errorf("mqtt bar = %+v", c)
+	}
+}
+
+func TestTraceReplay(t *testing.T) {
+	if _, ok := inCheckout(traceSample, false); !ok {
+		t.Skip("the trace sample is not beside the checkout")
+	}
+	r := newRunner(options{}, io.Discard)
+	if err := r.traceReplay(); err != nil {
+		t.Fatal(err)
+	}
+	rs := rows(r.series)
+	if len(rs) != 4 || len(r.unavailable) != 0 {
+		t.Fatalf("rows %+v, unavailable %+v", rs, r.unavailable)
+	}
+	for _, row := range rs {
+		if row.Value <= 0 || row.Unit == "" {
+			t.Errorf("%s: no value: %+v", row.Variant, row)
+		}
+		if strings.HasPrefix(row.Variant, "hybrid") && (row.Bar == nil || row.Ratio == nil || row.Ratio.Value <= 0) {
+			t.Errorf("%s: no bar or ratio: %+v", row.Variant, row)
 		}
 	}
 }

@@ -174,27 +174,40 @@ func (fx *fixtures) cached(name string, files []string, version string, args []s
 	return os.ReadFile(path)
 }
 
-// findSources locates the fixture sources: in the Gust checkout that holds
-// the working directory, else beside this file's source (go run, go test).
+// findSources locates the fixture sources in the checkout.
 func findSources() (string, error) {
+	if p, ok := inCheckout(fixtureSources, true); ok {
+		return p, nil
+	}
+	return "", errors.New("the fixture sources (" + fixtureSources + ") were not found: run gust bench from a Gust checkout")
+}
+
+// inCheckout returns rel (a directory when dir) relative to the root of
+// the Gust checkout that holds the working directory and has it, else
+// relative to the checkout this file's source is in (go run, go test).
+func inCheckout(rel string, dir bool) (string, bool) {
+	exists := func(p string) bool {
+		st, err := os.Stat(p)
+		return err == nil && st.IsDir() == dir
+	}
 	if wd, err := os.Getwd(); err == nil {
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if isGustRoot(dir) {
-				if p := filepath.Join(dir, fixtureSources); isDir(p) {
-					return p, nil
+		for d := wd; ; d = filepath.Dir(d) {
+			if isGustRoot(d) {
+				if p := filepath.Join(d, rel); exists(p) {
+					return p, true
 				}
 			}
-			if filepath.Dir(dir) == dir {
+			if filepath.Dir(d) == d {
 				break
 			}
 		}
 	}
 	if _, file, _, ok := runtime.Caller(0); ok {
-		if p := filepath.Join(filepath.Dir(file), "..", "..", fixtureSources); isDir(p) {
-			return filepath.Clean(p), nil
+		if p := filepath.Join(filepath.Dir(file), "..", "..", rel); exists(p) {
+			return filepath.Clean(p), true
 		}
 	}
-	return "", errors.New("the fixture sources (" + fixtureSources + ") were not found: run gust bench from a Gust checkout")
+	return "", false
 }
 
 func isGustRoot(dir string) bool {
@@ -210,11 +223,6 @@ func isGustRoot(dir string) bool {
 		}
 	}
 	return false
-}
-
-func isDir(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
 }
 
 // toolchain finds a command on PATH and reads its version with args.

@@ -16,7 +16,8 @@ type figures struct {
 	cpu      time.Duration // process CPU (user+system) per operation; 0 when not measured
 	ops      int64         // operations completed without error
 	errs     int64
-	err      error // the first error, when errs > 0
+	err      error   // the first error, when errs > 0
+	value    float64 // the figure of a series of values (its unit is the series')
 }
 
 // op is one operation of a closed-loop load: an HTTP request, a NATS

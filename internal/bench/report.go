@@ -46,6 +46,12 @@ type Settings struct {
 	Rounds      int      `json:"rounds"`
 	Concurrency []int    `json:"concurrency"`
 	Scenarios   []string `json:"scenarios"`
+	// Shorter lists the event and scheduling scenarios, which by default
+	// run fewer rounds of briefer measurements: ShorterRounds of
+	// ShorterDurationS each.
+	Shorter          []string `json:"shorter,omitempty"`
+	ShorterRounds    int      `json:"shorter_rounds,omitempty"`
+	ShorterDurationS float64  `json:"shorter_duration_s,omitempty"`
 }
 
 // Tool is an interpreter or toolchain a figure depends on.
@@ -75,6 +81,8 @@ type Row struct {
 	P99         float64   `json:"p99_us,omitempty"`
 	Throughput  float64   `json:"throughput_per_s,omitempty"`
 	CPU         float64   `json:"cpu_us_per_op,omitempty"`
+	Value       float64   `json:"value,omitempty"` // a figure that is not a latency or a rate (MB per instance, a share), in Unit
+	Unit        string    `json:"unit,omitempty"`
 	Baseline    string    `json:"baseline,omitempty"`
 	Ratio       *Ratios   `json:"ratio,omitempty"`
 	Bar         *BarCheck `json:"bar,omitempty"`
@@ -88,6 +96,7 @@ type Ratios struct {
 	P99        float64 `json:"p99,omitempty"`
 	Throughput float64 `json:"throughput,omitempty"`
 	CPU        float64 `json:"cpu,omitempty"`
+	Value      float64 `json:"value,omitempty"`
 }
 
 // Figures are one round's figures of a row.
@@ -96,6 +105,7 @@ type Figures struct {
 	P99        float64 `json:"p99_us,omitempty"`
 	Throughput float64 `json:"throughput_per_s,omitempty"`
 	CPU        float64 `json:"cpu_us_per_op,omitempty"`
+	Value      float64 `json:"value,omitempty"`
 }
 
 // BarCheck is a bar of the issue checked against a row.
@@ -103,9 +113,10 @@ type BarCheck struct {
 	Bar       string  `json:"bar"`    // e.g. "p50 ≤ 2× floor-http"
 	Metric    string  `json:"metric"` // one of the metric constants
 	Limit     float64 `json:"limit"`
-	AtMost    bool    `json:"at_most"` // the value must not exceed the limit (else: must reach it)
-	Value     float64 `json:"value"`   // the row's median
-	Min       float64 `json:"min"`     // over rounds
+	AtMost    bool    `json:"at_most"`          // the value must not exceed the limit (else: must reach it)
+	Strict    bool    `json:"strict,omitempty"` // the value must not equal the limit either
+	Value     float64 `json:"value"`            // the row's median
+	Min       float64 `json:"min"`              // over rounds
 	Max       float64 `json:"max"`
 	Met       bool    `json:"met"`       // by the median
 	Unanimous bool    `json:"unanimous"` // every round agrees with the median's verdict
@@ -129,6 +140,9 @@ func writeTable(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "target: %s\n", r.Target)
 	s := r.Settings
 	fmt.Fprintf(w, "method: closed loop with keep-alive, %d round(s) of %s per scenario and concurrency, each round beside its floor;\n", s.Rounds, time.Duration(s.DurationS*float64(time.Second)))
+	if len(s.Shorter) > 0 {
+		fmt.Fprintf(w, "        (%s: %d round(s) of %s);\n", strings.Join(s.Shorter, ", "), s.ShorterRounds, time.Duration(s.ShorterDurationS*float64(time.Second)))
+	}
 	fmt.Fprintf(w, "        figures are medians over rounds, ×figures are medians of per-round ratios to the baseline (lower is better, but for throughput)\n")
 	for _, t := range r.Tools {
 		fmt.Fprintf(w, "tool: %s", t.Name)
@@ -149,10 +163,14 @@ func writeTable(w io.Writer, r *Report) {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tvariant\tc\tp50\tp99\tthroughput\tcpu/op\tbaseline\t×p50\t×p99\t×tput\t×cpu\tbar\tresult\t")
+	header := true
 	for _, row := range r.Results {
-		if !row.Available {
+		if !row.Available || row.Unit != "" {
 			continue
+		}
+		if header {
+			fmt.Fprintln(tw, "scenario\tvariant\tc\tp50\tp99\tthroughput\tcpu/op\tbaseline\t×p50\t×p99\t×tput\t×cpu\tbar\tresult\t")
+			header = false
 		}
 		c := ""
 		if row.Concurrency > 0 {
@@ -162,26 +180,41 @@ func writeTable(w io.Writer, r *Report) {
 		if row.Ratio != nil {
 			rt = *row.Ratio
 		}
-		bar, result := "", ""
-		if b := row.Bar; b != nil {
-			bar, result = b.Bar, "met"
-			if !b.Met {
-				result = "MISSED"
-			}
-			if !b.Unanimous {
-				result += " (rounds disagree)"
-			}
-		}
-		if row.Errors > 0 {
-			result = strings.TrimSpace(result + fmt.Sprintf(" %d errors", row.Errors))
-		}
+		bar, result := barResult(row)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			row.Scenario, row.Variant, c, fmtUS(row.P50), fmtUS(row.P99), fmtRate(row.Throughput), fmtUS(row.CPU),
 			row.Baseline, fmtRatio(rt.P50), fmtRatio(rt.P99), fmtRatio(rt.Throughput), fmtRatio(rt.CPU), bar, result)
 	}
 	tw.Flush()
 
+	// Rows of values (memory, shares) have a table of their own, notes
+	// inline: they have no latency or rate columns to fill.
 	first := true
+	for _, row := range r.Results {
+		if !row.Available || row.Unit == "" {
+			continue
+		}
+		if first {
+			if !header {
+				fmt.Fprintln(w)
+			}
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "scenario\tvariant\tvalue\tbaseline\t×value\tbar\tresult\tnote\t")
+			first = false
+		}
+		var rt Ratios
+		if row.Ratio != nil {
+			rt = *row.Ratio
+		}
+		bar, result := barResult(row)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			row.Scenario, row.Variant, fmtValue(row.Value, row.Unit), row.Baseline, fmtRatio(rt.Value), bar, result, row.Note)
+	}
+	if !first {
+		tw.Flush()
+	}
+
+	first = true
 	for _, row := range r.Results {
 		if row.Available {
 			continue
@@ -193,7 +226,7 @@ func writeTable(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "  %-20s %s\n", row.Scenario, row.Reason)
 	}
 	for _, row := range r.Results {
-		if row.Available && row.Note != "" {
+		if row.Available && row.Note != "" && row.Unit == "" {
 			label := row.Scenario
 			if row.Variant != "" {
 				label += " " + row.Variant
@@ -201,6 +234,44 @@ func writeTable(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "note: %s c=%d: %s\n", label, row.Concurrency, row.Note)
 		}
 	}
+}
+
+// barResult renders the bar of a row and its verdict, and its errors.
+func barResult(row Row) (bar, result string) {
+	if b := row.Bar; b != nil {
+		bar, result = b.Bar, "met"
+		if !b.Met {
+			result = "MISSED"
+		}
+		if !b.Unanimous {
+			result += " (rounds disagree)"
+		}
+	}
+	if row.Errors > 0 {
+		result = strings.TrimSpace(result + fmt.Sprintf(" %d errors", row.Errors))
+	}
+	return bar, result
+}
+
+// fmtValue formats a value with about three significant digits and its unit.
+func fmtValue(v float64, unit string) string {
+	var s string
+	switch {
+	case v <= 0:
+		return "-"
+	case v < 1:
+		s = fmt.Sprintf("%.3f", v)
+	case v < 10:
+		s = fmt.Sprintf("%.2f", v)
+	case v < 100:
+		s = fmt.Sprintf("%.1f", v)
+	default:
+		s = fmt.Sprintf("%.0f", v)
+	}
+	if unit == "%" {
+		return s + "%"
+	}
+	return s + " " + unit
 }
 
 // fmtUS formats microseconds with three significant digits.

@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gust-faas/gust/internal/app"
 )
 
 // runner carries one run of the bench.
@@ -24,7 +27,8 @@ type runner struct {
 	setup     *http.Client // actions, polling
 	floorHTTP *floorHTTP
 	floorNATS *floorNATS
-	actions   []string // created on the target, deleted at the end
+	entities  []string // API paths of what the bench created on the target, deleted at the end, newest first
+	closers   []func() // what scenarios started (clients, a second node), stopped at the end, last first
 
 	series      []*series
 	unavailable []Row
@@ -38,12 +42,38 @@ type load struct {
 	// measure warms up, measures once at concurrency c and returns the
 	// figures of each variant it measures ("" for the scenario itself).
 	measure func(ctx context.Context, c int) ([]variant, error)
+	// once measures the scenario in the rounds of the first concurrency
+	// only: its figures are taken one at a time, or in a burst of their
+	// own, whatever the round's concurrency.
+	once bool
+	// rounds, when set, is the scenario's number of rounds unless --rounds
+	// is given: the event and scheduling scenarios run fewer, so that the
+	// default set stays within 3 minutes on 2 cores.
+	rounds int
 }
+
+// unavailable is an error of a load's measure that makes the scenario
+// not available (e.g. a node it starts would not start), rather than
+// ending the run.
+type unavailable struct{ error }
+
+func (u unavailable) Unwrap() error { return u.error }
 
 type variant struct {
 	name string
 	f    figures
+	conc int // the concurrency of the figures, when not the round's
+	// base names the variant of the same measurement that is this one's
+	// baseline, measured beside it in every round; "" for floor-http.
+	base string
+	// own marks a baseline the scenario measures itself (a floor of its
+	// own): it has no baseline.
+	own bool
 }
+
+// newRounds is the number of rounds of the event and scheduling scenarios
+// by default (see load.rounds).
+const newRounds = 3
 
 func newRunner(opt options, stderr io.Writer) *runner {
 	dir, err := os.UserCacheDir()
@@ -64,21 +94,25 @@ func (r *runner) run(ctx context.Context, selected []scenario) (*Report, error) 
 	for _, s := range selected {
 		rep.Settings.Scenarios = append(rep.Settings.Scenarios, s.name)
 	}
+	has := func(name string) bool {
+		return slices.ContainsFunc(selected, func(s scenario) bool { return s.name == name && s.unavailable == "" })
+	}
 	var err error
 	if r.opt.apihost != "" {
 		r.tgt, err = externalTarget(r.opt.apihost, r.opt.auth)
 	} else {
 		r.prog.printf("starting a node")
-		r.tgt, err = startNode(ctx, filepath.Join(r.cacheDir, "wazero"))
+		r.tgt, err = startNode(ctx, filepath.Join(r.cacheDir, "wazero"), func(c *app.Config) {
+			if has("mqtt-publish") {
+				c.MQTTAddr = "127.0.0.1:0" // devices' listener, off by default
+			}
+		})
 	}
 	if err != nil {
 		return nil, err
 	}
 	rep.Target = r.tgt.describe()
 
-	has := func(name string) bool {
-		return slices.ContainsFunc(selected, func(s scenario) bool { return s.name == name && s.unavailable == "" })
-	}
 	var loads []load
 	for _, s := range selected {
 		if s.unavailable != "" {
@@ -92,6 +126,10 @@ func (r *runner) run(ctx context.Context, selected []scenario) (*Report, error) 
 		}
 		if l != nil {
 			loads = append(loads, *l)
+			if n := r.roundsOf(*l); l.rounds > 0 && (n != r.opt.rounds || r.brief() != r.opt.duration) {
+				st := &rep.Settings
+				st.Shorter, st.ShorterRounds, st.ShorterDurationS = append(st.Shorter, l.name), n, r.brief().Seconds()
+			}
 		}
 	}
 	// Start-up costs are measured first, on a fresh node: the load rounds
@@ -118,9 +156,22 @@ func (r *runner) run(ctx context.Context, selected []scenario) (*Report, error) 
 			return nil, fmt.Errorf("async-invoke: %w", err)
 		}
 	}
+	// Density reads the memory of the whole process: it runs when nothing
+	// else does, after the loads (whose instances it leaves alone: it
+	// measures the growth its own instances cause).
+	if has("density") {
+		if err := r.density(ctx); err != nil {
+			return nil, fmt.Errorf("density: %w", err)
+		}
+	}
 	if has("activation-store") {
 		if err := r.store(ctx); err != nil {
 			return nil, fmt.Errorf("activation-store: %w", err)
+		}
+	}
+	if has("trace-replay") {
+		if err := r.traceReplay(); err != nil {
+			return nil, fmt.Errorf("trace-replay: %w", err)
 		}
 	}
 	r.prog.done()
@@ -198,6 +249,16 @@ func (r *runner) prepareLoad(ctx context.Context, name string) (*load, error) {
 			return nil, err
 		}
 		return &load{name: name, measure: r.async(newClient(conns))}, nil
+	case "trigger-fire":
+		return r.prepareTrigger(ctx, conns)
+	case "mqtt-publish":
+		return r.prepareMQTT(ctx)
+	case "sequence":
+		return r.prepareSequence(ctx)
+	case "async-burst":
+		return r.prepareBurst(ctx)
+	case "placement":
+		return r.preparePlacement(ctx)
 	}
 	return nil, nil
 }
@@ -246,7 +307,7 @@ func (r *runner) createAction(ctx context.Context, name string, a action) error 
 	if err := r.tgt.putAction(ctx, r.setup, name, a); err != nil {
 		return err
 	}
-	r.actions = append(r.actions, name)
+	r.entities = append(r.entities, actionPath(name))
 	return nil
 }
 
@@ -255,37 +316,69 @@ func (r *runner) createAction(ctx context.Context, name string, a action) error 
 // measurement's background work settle.
 func (r *runner) warmup() time.Duration { return min(r.opt.duration/5, 200*time.Millisecond) }
 
+// brief is the length of a measurement of the event and scheduling
+// scenarios: half the default --duration, so that the default set stays
+// within 3 minutes on 2 cores; a --duration given applies as it is.
+func (r *runner) brief() time.Duration {
+	if r.opt.durSet {
+		return r.opt.duration
+	}
+	return r.opt.duration / 2
+}
+
 // plain measures fn as it is. cpu says whether the process's CPU time is
 // the system's under test (false for an external node).
 func (r *runner) plain(fn op, cpu bool) func(ctx context.Context, c int) ([]variant, error) {
+	return r.plainFor(fn, cpu, r.opt.duration)
+}
+
+// plainFor is plain, measuring for d.
+func (r *runner) plainFor(fn op, cpu bool, d time.Duration) func(ctx context.Context, c int) ([]variant, error) {
 	return func(ctx context.Context, c int) ([]variant, error) {
 		if w := closedLoop(ctx, c, r.warmup(), fn); w.ops == 0 && w.errs > 0 {
 			return nil, w.err
 		}
-		f := closedLoop(ctx, c, r.opt.duration, fn)
+		f := closedLoop(ctx, c, d, fn)
 		if !cpu {
 			f.cpu = 0
 		}
-		return []variant{{"", f}}, ctx.Err()
+		return []variant{{f: f}}, ctx.Err()
 	}
 }
 
 // rounds measures the loads: for each concurrency, rounds times each load
-// in turn, so that every scenario has a floor measured beside it.
+// in turn, so that every scenario has a floor measured beside it. A load
+// with fewer rounds runs in the first ones, so its round i is beside the
+// floor's round i.
 func (r *runner) rounds(ctx context.Context, loads []load) error {
-	for _, c := range r.opt.conc {
+	dropped := map[string]bool{}
+	for ci, c := range r.opt.conc {
 		for round := 1; round <= r.opt.rounds; round++ {
 			for _, l := range loads {
-				r.prog.printf("c=%d round %d/%d: %s", c, round, r.opt.rounds, l.name)
+				n := r.roundsOf(l)
+				if round > n || (l.once && ci > 0) || dropped[l.name] {
+					continue
+				}
+				r.prog.printf("c=%d round %d/%d: %s", c, round, n, l.name)
 				vs, err := l.measure(ctx, c)
+				var u unavailable
+				if errors.As(err, &u) {
+					r.markUnavailable(l.name, err.Error())
+					dropped[l.name] = true
+					continue
+				}
 				if err != nil {
 					return fmt.Errorf("%s at c=%d: %w", l.name, c, err)
 				}
 				for _, v := range vs {
-					s := r.find(l.name, v.name, c)
+					vc := cmp.Or(v.conc, c)
+					s := r.find(l.name, v.name, vc)
 					if s == nil {
-						s = r.add(&series{scenario: l.name, variant: v.name, conc: c})
-						if l.name != "floor-http" {
+						s = r.add(&series{scenario: l.name, variant: v.name, conc: vc})
+						switch {
+						case v.base != "":
+							s.base, s.paired = r.find(l.name, v.base, vc), true
+						case !v.own && l.name != "floor-http":
 							s.base, s.paired = r.find("floor-http", "", c), true
 						}
 					}
@@ -295,6 +388,14 @@ func (r *runner) rounds(ctx context.Context, loads []load) error {
 		}
 	}
 	return nil
+}
+
+// roundsOf returns the number of rounds of load l.
+func (r *runner) roundsOf(l load) int {
+	if l.rounds > 0 && !r.opt.roundsSet {
+		return min(l.rounds, r.opt.rounds)
+	}
+	return r.opt.rounds
 }
 
 func (r *runner) add(s *series) *series {
@@ -316,13 +417,17 @@ func (r *runner) markUnavailable(name, reason string) {
 	r.unavailable = append(r.unavailable, Row{Scenario: name, Reason: reason})
 }
 
-// close deletes the bench's actions and stops what the run started.
+// close deletes what the bench created on the target and stops what the
+// run started.
 func (r *runner) close() {
+	for _, c := range slices.Backward(r.closers) {
+		c()
+	}
 	if r.tgt != nil && !r.tgt.inProcess() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, a := range r.actions {
-			_ = r.tgt.deleteAction(ctx, r.setup, a)
+		for _, p := range slices.Backward(r.entities) {
+			_ = r.tgt.call(ctx, r.setup, http.MethodDelete, p, nil, nil, http.StatusOK)
 		}
 	}
 	if r.floorHTTP != nil {

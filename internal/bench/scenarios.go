@@ -33,11 +33,13 @@ var catalogue = []scenario{
 	{name: "cold-wasm", needs: []string{"floor-http", "floor-exec"}, about: "fresh-instance cost in the sandbox, and the first invoke after create via the REST API"},
 	{name: "cold-process", needs: []string{"floor-exec"}, about: "first invoke after create of python:3 and nodejs:20 actions via the REST API, beside fork+exec of the same interpreter"},
 	{name: "activation-store", needs: []string{"floor-nats"}, about: "activation records: ingest rate, get by id and newest-50 list at 10k and 100k records retained"},
-	{name: "trigger-fire", unavailable: "triggers and rules are not implemented yet (events issue)"},
-	{name: "mqtt-publish", unavailable: "MQTT publish → activation result needs triggers and rules (events issue)"},
-	{name: "sequence", unavailable: "sequences are not supported yet (\"Sequences are not supported yet.\")"},
-	{name: "density", unavailable: "not written yet: instances per GiB needs the memory of each warm worker and wasm instance, which the node does not report"},
-	{name: "trace-replay", unavailable: "not written yet: replaying shared/traces against the keep-alive policies (fixed, hybrid) needs a time-compressed trace driver"},
+	{name: "trigger-fire", needs: []string{"floor-http"}, about: "fire of a trigger with a rule to a warm no-op Go reactor (202) at each concurrency beside a non-blocking invoke of the action, and fire→record of the rule's action beside invoke→record, one at a time"},
+	{name: "mqtt-publish", about: "MQTT publish (paho, QoS 0, guest's UUID and key) → mqtt/subscribe feed → trigger → rule → warm Go reactor / python:3 action → record readable, one event at a time, beside NATS's own MQTT publish → NATS subscriber"},
+	{name: "sequence", needs: []string{"floor-http"}, about: "blocking invoke of sequences of 1 and 5 no-op Go reactor steps beside one of the step alone; the overhead per step is (p50 of 5 − p50 of 1)/4"},
+	{name: "async-burst", needs: []string{"floor-http"}, about: "1000 non-blocking invokes of a no-op Go reactor at once (1000 goroutines, one request each, on kept-alive connections): accept rate, completion rate and accept→record (until the record reaches the store), beside the same burst to floor-http"},
+	{name: "placement", needs: []string{"floor-http"}, about: "blocking invoke of a no-op Go reactor on a node with 2 invokers: home on the API's invoker (direct call) vs on the other (NATS request-reply), beside the single-invoker node"},
+	{name: "density", about: "resident memory per idle warm instance (wasm Go reactor, wasm C, python:3, nodejs:20) and how many fit in 1 GiB, beside a bare process of the interpreter asleep"},
+	{name: "trace-replay", about: "the Azure Functions 2021 sample replayed against the keep-alive policies fixed:10m and hybrid: cold-start share and idle memory·time"},
 }
 
 func lookup(name string) (scenario, bool) {

@@ -43,8 +43,9 @@ func (t *target) describe() string {
 
 // startNode starts the bench's own node. wasmCache, when set, is shared
 // across runs as the node's compilation cache, so that compiling the Go
-// fixture costs seconds only once.
-func startNode(ctx context.Context, wasmCache string) (*target, error) {
+// fixture costs seconds only once. tweak, when set, adjusts the node's
+// configuration (an MQTT listener, more invokers).
+func startNode(ctx context.Context, wasmCache string, tweak func(*app.Config)) (*target, error) {
 	dir, err := os.MkdirTemp("", "gust-bench-node")
 	if err != nil {
 		return nil, err
@@ -55,13 +56,17 @@ func startNode(ctx context.Context, wasmCache string) (*target, error) {
 		return nil, err
 	}
 	// The bench measures the invoke path, not the namespace throttles:
-	// OpenWhisk's defaults allow 60 invokes a minute.
+	// OpenWhisk's defaults allow 60 invokes and 60 fires a minute.
 	limits := gust.DefaultLimits()
-	limits.InvocationsPerMinute, limits.ConcurrentInvocations = 1<<30, 1<<20
-	a, err := app.Start(ctx, app.Config{
+	limits.InvocationsPerMinute, limits.ConcurrentInvocations, limits.FiresPerMinute = 1<<30, 1<<20, 1<<30
+	cfg := app.Config{
 		DataDir: dir, Listener: ln, Logger: slog.New(slog.DiscardHandler), Limits: limits, WasmCacheDir: wasmCache,
 		DrainTimeout: 30 * time.Second, Build: "bench",
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	a, err := app.Start(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		os.RemoveAll(dir)
@@ -194,10 +199,11 @@ const actionPrefix = "gust-bench-"
 func actionPath(name string) string { return "/api/v1/namespaces/_/actions/" + name }
 
 // action is what the bench creates: code of a kind (base64 for a binary),
-// with optional annotations.
+// or the components of a sequence, with optional annotations.
 type action struct {
 	kind        string
 	code        string
+	components  []string // of a sequence (kind "sequence"): fully qualified names
 	annotations map[string]any
 	timeoutMS   int // a distinct timeout makes a distinct function for the invoker, so its first instance is cold
 }
@@ -214,7 +220,11 @@ func (t *target) putAction(ctx context.Context, c *http.Client, name string, a a
 	if a.timeoutMS > 0 {
 		limits["timeout"] = a.timeoutMS
 	}
-	in := map[string]any{"exec": map[string]any{"kind": a.kind, "code": a.code}, "limits": limits}
+	exec := map[string]any{"kind": a.kind, "code": a.code}
+	if a.components != nil {
+		exec = map[string]any{"kind": a.kind, "components": a.components}
+	}
+	in := map[string]any{"exec": exec, "limits": limits}
 	if len(a.annotations) > 0 {
 		var kv []map[string]any
 		for k, v := range a.annotations {
@@ -227,6 +237,66 @@ func (t *target) putAction(ctx context.Context, c *http.Client, name string, a a
 
 func (t *target) deleteAction(ctx context.Context, c *http.Client, name string) error {
 	return t.call(ctx, c, http.MethodDelete, actionPath(name), nil, nil, http.StatusOK)
+}
+
+func triggerPath(name string) string { return "/api/v1/namespaces/_/triggers/" + name }
+func rulePath(name string) string    { return "/api/v1/namespaces/_/rules/" + name }
+
+// putTrigger creates or replaces a trigger without parameters.
+func (t *target) putTrigger(ctx context.Context, c *http.Client, name string) error {
+	return t.call(ctx, c, http.MethodPut, triggerPath(name)+"?overwrite=true", map[string]any{}, nil, http.StatusOK)
+}
+
+// putRule creates or replaces an (active) rule from trigger to action.
+func (t *target) putRule(ctx context.Context, c *http.Client, name, trigger, action string) error {
+	in := map[string]any{"trigger": "/_/" + trigger, "action": "/_/" + action}
+	return t.call(ctx, c, http.MethodPut, rulePath(name)+"?overwrite=true", in, nil, http.StatusOK)
+}
+
+// nonBlocking returns the request of a non-blocking invoke: 202 and the
+// activation id, once the work queue holds the invocation.
+func (t *target) nonBlocking(c *http.Client, name string) *request {
+	return &request{client: c, method: http.MethodPost, url: t.base + actionPath(name), auth: t.auth, body: invokeBody, want: http.StatusAccepted}
+}
+
+// fire returns the request that fires a trigger: 202 and the trigger
+// activation's id, once every active rule's action is queued.
+func (t *target) fire(c *http.Client, name string) *request {
+	return &request{client: c, method: http.MethodPost, url: t.base + triggerPath(name), auth: t.auth, body: invokeBody, want: http.StatusAccepted}
+}
+
+// activationID sends req and returns the activation id of its answer.
+func activationID(ctx context.Context, req *request) (string, error) {
+	var buf bytes.Buffer
+	if _, err := req.send(ctx, &buf); err != nil {
+		return "", err
+	}
+	var out struct {
+		ActivationID string `json:"activationId"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil || out.ActivationID == "" {
+		return "", fmt.Errorf("no activation id in %q", buf.String())
+	}
+	return out.ActivationID, nil
+}
+
+// awaitRecord polls the record of activation id back to back until it is
+// readable (200), so the time it returns at is late by up to one GET.
+func (t *target) awaitRecord(ctx context.Context, c *http.Client, id string) error {
+	get := &request{client: c, method: http.MethodGet, url: t.base + "/api/v1/namespaces/_/activations/" + id, auth: t.auth}
+	start := time.Now()
+	for {
+		status, err := get.send(ctx, io.Discard)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusOK {
+			return nil
+		}
+		if status != http.StatusNotFound || time.Since(start) > time.Minute {
+			return fmt.Errorf("activation %s: status %d after %s", id, status, time.Since(start))
+		}
+	}
 }
 
 // invokeBody is the small JSON POST of every invoke, and of floor-http.

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,19 +226,14 @@ func FuzzReadCDF(f *testing.F) {
 func synth2019(t *testing.T) Synth {
 	t.Helper()
 	dir := filepath.Join("..", "..", "..", "shared", "traces", "azure2019-cdfs")
-	read := func(name string) CDF {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			t.Skipf("2019 trace distributions not found beside the checkout: %v", err)
-		}
-		defer f.Close()
-		c, err := ReadCDF(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("2019 trace distributions not found beside the checkout: %v", err)
 	}
-	return Synth{Invokes: read("invokesCDF.csv"), CV: read("CVs.csv"), ExecTime: read("execTimeCDF.csv")}
+	s, err := LoadSynth2019(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestSynthMatchesPublishedFacts checks the generator against facts of the
@@ -282,38 +276,15 @@ func TestSynthMatchesPublishedFacts(t *testing.T) {
 func TestReplaySynthetic2019(t *testing.T) {
 	s := synth2019(t)
 	calls := s.Generate(400, 72*time.Hour, rand.New(rand.NewPCG(2020, 7)))
-	type figures struct {
-		Result
-		appMedian, appQ75 float64 // cold-start % of the median and 3rd-quartile app
-	}
-	run := func(mk func() Policy) figures {
-		by := map[string][]Call{}
-		for _, c := range calls {
-			by[c.Func] = append(by[c.Func], c)
-		}
-		var f figures
-		var pct []float64
-		for _, cs := range by {
-			r := Replay(cs, mk(), 256)
-			f.Policy = r.Policy
-			f.Calls += r.Calls
-			f.ColdStarts += r.ColdStarts
-			f.IdleMemSecs += r.IdleMemSecs
-			pct = append(pct, r.ColdPercent())
-		}
-		slices.Sort(pct)
-		f.appMedian, f.appQ75 = pct[len(pct)/2], pct[3*len(pct)/4]
-		return f
-	}
-	fixed := run(func() Policy { return Fixed{KeepAlive: 10 * time.Minute} })
-	hybrid := run(func() Policy { return NewHybrid(HybridConfig{}) })
-	for _, f := range []figures{fixed, hybrid} {
+	fixed := Replay(calls, Fixed{KeepAlive: 10 * time.Minute}, 256)
+	hybrid := Replay(calls, NewHybrid(HybridConfig{}), 256)
+	for _, r := range []Result{fixed, hybrid} {
 		t.Logf("%-18s cold: median app %.1f%%, 3rd-quartile app %.1f%%, all calls %d/%d (%.2f%%); idle %.4g MB·s",
-			f.Policy, f.appMedian, f.appQ75, f.ColdStarts, f.Calls, f.ColdPercent(), f.IdleMemSecs)
+			r.Policy, r.FuncColdPercent(0.5), r.FuncColdPercent(0.75), r.ColdStarts, r.Calls, r.ColdPercent(), r.IdleMemSecs)
 	}
-	if hybrid.appMedian >= fixed.appMedian/2 || hybrid.ColdStarts >= fixed.ColdStarts {
+	if hybrid.FuncColdPercent(0.5) >= fixed.FuncColdPercent(0.5)/2 || hybrid.ColdStarts >= fixed.ColdStarts {
 		t.Errorf("hybrid cold starts: median app %.1f%% (fixed %.1f%%), all calls %d (fixed %d): want far fewer per app and fewer in all",
-			hybrid.appMedian, fixed.appMedian, hybrid.ColdStarts, fixed.ColdStarts)
+			hybrid.FuncColdPercent(0.5), fixed.FuncColdPercent(0.5), hybrid.ColdStarts, fixed.ColdStarts)
 	}
 	if hybrid.IdleMemSecs > 1.05*fixed.IdleMemSecs {
 		t.Errorf("hybrid idle %.4g MB·s, fixed %.4g: want no more than 5%% above", hybrid.IdleMemSecs, fixed.IdleMemSecs)

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -49,6 +50,23 @@ type Result struct {
 	Calls       int
 	ColdStarts  int
 	IdleMemSecs float64 // MB·s of memory held by loaded, idle instances
+	// Per function: its calls and its cold starts, for the per-function
+	// view the paper reports (FuncColdPercent).
+	FuncCalls, FuncColdStarts map[string]int
+}
+
+// FuncColdPercent returns the cold-start percentage of the function at
+// quantile q (0.5: the median function) of the functions' percentages.
+func (r Result) FuncColdPercent(q float64) float64 {
+	pct := make([]float64, 0, len(r.FuncCalls))
+	for fn, n := range r.FuncCalls {
+		pct = append(pct, 100*float64(r.FuncColdStarts[fn])/float64(n))
+	}
+	if len(pct) == 0 {
+		return 0
+	}
+	slices.Sort(pct)
+	return pct[min(int(q*float64(len(pct))), len(pct)-1)]
 }
 
 // ColdPercent is the share of calls that found no warm instance.
@@ -78,7 +96,7 @@ type instance struct {
 // replay is the same replay with every duration (the trace's and the
 // policy's) divided by k.
 func Replay(calls []Call, policy Policy, memMB float64) Result {
-	res := Result{Policy: policy.Name(), Calls: len(calls)}
+	res := Result{Policy: policy.Name(), Calls: len(calls), FuncCalls: map[string]int{}, FuncColdStarts: map[string]int{}}
 	pools := map[string][]*instance{}
 	var last time.Duration
 	for _, c := range calls {
@@ -129,8 +147,10 @@ func Replay(calls []Call, policy Policy, memMB float64) Result {
 				use = in
 			}
 		}
+		res.FuncCalls[c.Func]++
 		if use == nil {
 			res.ColdStarts++
+			res.FuncColdStarts[c.Func]++
 			use = &instance{}
 			pools[c.Func] = append(pools[c.Func], use)
 		} else {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +88,35 @@ type Synth struct {
 	// MaxPerDay caps an app's rate, to bound the trace's size: apps invoked
 	// more often than every few seconds are warm under any policy.
 	MaxPerDay float64
+}
+
+// LoadSynth2019 reads the 2019 distributions from dir (the folder
+// azure2019-cdfs of the traces: invokesCDF.csv, CVs.csv, execTimeCDF.csv).
+func LoadSynth2019(dir string) (Synth, error) {
+	read := func(name string) (CDF, error) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return CDF{}, err
+		}
+		defer f.Close()
+		c, err := ReadCDF(f)
+		if err != nil {
+			return CDF{}, fmt.Errorf("%s: %w", name, err)
+		}
+		return c, nil
+	}
+	var s Synth
+	var err error
+	if s.Invokes, err = read("invokesCDF.csv"); err != nil {
+		return Synth{}, err
+	}
+	if s.CV, err = read("CVs.csv"); err != nil {
+		return Synth{}, err
+	}
+	if s.ExecTime, err = read("execTimeCDF.csv"); err != nil {
+		return Synth{}, err
+	}
+	return s, nil
 }
 
 // Generate returns the calls of apps apps over span, by start. Each app is
