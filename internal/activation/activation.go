@@ -31,7 +31,7 @@ type Runner interface {
 
 // Admitter reserves an invoker's capacity for an activation before it runs.
 type Admitter interface {
-	Admit(ctx context.Context, a *gust.Action, digest string, wait time.Duration) (release func(), err error)
+	Admit(ctx context.Context, job *invoker.Job, wait time.Duration) (release func(), err error)
 }
 
 // admitWait is how long a blocking call queues for capacity before it is
@@ -198,7 +198,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 // admit reserves capacity for job on the runner, when it keeps a budget.
 func (s *Service) admit(ctx context.Context, job *invoker.Job, wait time.Duration) (func(), error) {
 	if a, ok := s.runner.(Admitter); ok && runsInSandbox(job) {
-		return a.Admit(ctx, job.Action, job.Digest, wait)
+		return a.Admit(ctx, job, wait)
 	}
 	return func() {}, nil
 }

@@ -248,6 +248,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.process, err = process.New(process.Config{
 		Logger: log, Python: cfg.Python, Node: cfg.Node, StemCells: cfg.StemCells,
 		Env: map[string]string{"__OW_API_HOST": apiHost},
+		// The invoker closes idle workers by its keep-alive policy; the
+		// backend's own timeout only catches what it misses.
+		IdleTimeout: 24 * time.Hour,
 	}); err != nil {
 		return nil, err
 	}

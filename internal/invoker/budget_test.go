@@ -39,7 +39,7 @@ func sleeperJob(code []byte, name string, ms int) *Job {
 // admitRun admits and runs job as the activation service does.
 func admitRun(t *testing.T, inv *Invoker, job *Job, wait time.Duration) (*gust.Activation, error) {
 	t.Helper()
-	release, err := inv.Admit(context.Background(), job.Action, job.Digest, wait)
+	release, err := inv.Admit(context.Background(), job, wait)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package invoker
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -22,14 +23,29 @@ type capacity struct {
 	// (other than those of except) and reports whether it closed any.
 	reclaim func(need int, except *entry) bool
 	changed func(used int) // told the new total after every change
+	idled   chan struct{}  // closed (and replaced) when an instance went idle while calls wait
 }
+
+// errClaimed: while it waited for memory, the call found an idle instance
+// of its own function to run on.
+var errClaimed = errors.New("an idle instance was claimed")
 
 type waiter struct {
 	mb    int
 	ready chan struct{}
 }
 
-func newCapacity(totalMB int) *capacity { return &capacity{total: totalMB} }
+func newCapacity(totalMB int) *capacity { return &capacity{total: totalMB, idled: make(chan struct{})} }
+
+// nudge tells waiters that an instance went idle: one of them may claim it.
+func (c *capacity) nudge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiters.Len() > 0 {
+		close(c.idled)
+		c.idled = make(chan struct{})
+	}
+}
 
 // reclaimEvery is how often a waiter asks for idle instances to be closed
 // again: calls that end leave their instances idle, not freed.
@@ -38,8 +54,10 @@ const reclaimEvery = 50 * time.Millisecond
 // acquire reserves mb for a call of except's function, closing idle
 // instances of other functions when memory is short and waiting at most
 // wait (0: until ctx ends). It fails with 503 when the wait runs out, and
-// refuses at once an activation that could never fit.
-func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration, except *entry) error {
+// refuses at once an activation that could never fit. While it waits,
+// claim (when set) is asked whether the call can run on an idle instance
+// of its own function instead; then it returns errClaimed.
+func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration, except *entry, claim func() bool) error {
 	if mb > c.total {
 		return gust.Errorf(gust.KindUnavailable, "The action needs %d MB but the invoker has %d MB in all.", mb, c.total)
 	}
@@ -57,6 +75,7 @@ func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration, exce
 	}
 	w := &waiter{mb: mb, ready: make(chan struct{})}
 	el := c.waiters.PushBack(w)
+	idled := c.idled
 	c.mu.Unlock()
 
 	var timeout <-chan time.Time
@@ -71,8 +90,13 @@ func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration, exce
 		defer t.Stop()
 		retry = t.C
 	}
+	var result error = gust.Errorf(gust.KindUnavailable, gust.MsgUnavailable)
 wait:
 	for {
+		if claim != nil && claim() {
+			result = errClaimed
+			break wait
+		}
 		select {
 		case <-w.ready:
 			return nil
@@ -80,6 +104,10 @@ wait:
 			break wait
 		case <-timeout:
 			break wait
+		case <-idled:
+			c.mu.Lock()
+			idled = c.idled
+			c.mu.Unlock()
 		case <-retry:
 			if c.isHead(el) {
 				c.reclaim(mb, except) // its releases grant the head
@@ -90,13 +118,20 @@ wait:
 	defer c.mu.Unlock()
 	select {
 	case <-w.ready:
-		// Granted while giving up: keep it.
+		// Granted while giving up: keep it (a claim is given back by the
+		// caller's release, as an unused reservation).
+		if result == errClaimed {
+			c.waiters.Remove(el)
+			c.add(-mb)
+			c.grantLocked()
+			return errClaimed
+		}
 		return nil
 	default:
 	}
 	c.waiters.Remove(el)
 	c.grantLocked() // the head may have changed
-	return gust.Errorf(gust.KindUnavailable, gust.MsgUnavailable)
+	return result
 }
 
 // tryAcquire reserves mb if it fits now and nobody waits.

@@ -11,24 +11,24 @@ import (
 func TestCapacity(t *testing.T) {
 	c := newCapacity(512)
 	ctx := context.Background()
-	if err := c.acquire(ctx, 1024, 0, nil); gust.KindOf(err) != gust.KindUnavailable {
+	if err := c.acquire(ctx, 1024, 0, nil, nil); gust.KindOf(err) != gust.KindUnavailable {
 		t.Fatalf("oversized: %v", err)
 	}
-	if err := c.acquire(ctx, 256, 0, nil); err != nil {
+	if err := c.acquire(ctx, 256, 0, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.acquire(ctx, 256, 0, nil); err != nil {
+	if err := c.acquire(ctx, 256, 0, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.acquire(ctx, 128, 10*time.Millisecond, nil); gust.KindOf(err) != gust.KindUnavailable {
+	if err := c.acquire(ctx, 128, 10*time.Millisecond, nil, nil); gust.KindOf(err) != gust.KindUnavailable {
 		t.Fatalf("full: %v", err)
 	}
 	got := make(chan error, 2)
-	go func() { got <- c.acquire(ctx, 512, 0, nil) }() // first in line
+	go func() { got <- c.acquire(ctx, 512, 0, nil, nil) }() // first in line
 	for c.waitersLen() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	go func() { got <- c.acquire(ctx, 128, 0, nil) }() // must not overtake it
+	go func() { got <- c.acquire(ctx, 128, 0, nil, nil) }() // must not overtake it
 	for c.waitersLen() < 2 {
 		time.Sleep(time.Millisecond)
 	}
@@ -54,7 +54,7 @@ func TestCapacity(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := c.acquire(cctx, 512, 0, nil); gust.KindOf(err) != gust.KindUnavailable {
+	if err := c.acquire(cctx, 512, 0, nil, nil); gust.KindOf(err) != gust.KindUnavailable {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -206,6 +207,8 @@ type Job struct {
 	Cause        string          // id of the activation that caused this one: its sequence's or its trigger's
 	CausedBy     string          // the causedBy annotation: "sequence" for a sequence's component
 	Binding      string          // "ns/binding" when invoked through a package binding
+
+	claim func() // ends Admit's claim on an idle instance; nil: none
 }
 
 func specLimits(l gust.Limits, maxResult int) sandbox.Limits {
@@ -332,6 +335,9 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		Publish:      a.Publish,
 		Logs:         []string{},
 	}
+	if job.claim != nil {
+		job.claim() // the backend takes its idle instance now
+	}
 	start := time.Now()
 	pkey := policyKey(a)
 	inv.policy.Observe(pkey, start)
@@ -349,6 +355,7 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 	}
 	end := time.Now()
 	inv.policy.Done(pkey, end)
+	inv.capacity.nudge() // its instance, if kept, is idle now
 	if e != nil {
 		d := inv.policy.Decide(pkey, 1)
 		inv.mu.Lock()
@@ -432,32 +439,44 @@ func annotations(job *Job, res *sandbox.Result, start time.Time, invoker string)
 	return kv
 }
 
-// Admit admits an activation of a (whose code has digest) before it runs:
-// free when an idle instance of its function will serve it, else with the
-// memory of the instance it will start reserved, waiting at most wait (0:
-// as long as ctx allows) and closing idle instances of other functions to
-// make room. Call release once the activation ended.
-func (inv *Invoker) Admit(ctx context.Context, a *gust.Action, digest string, wait time.Duration) (release func(), err error) {
+// Admit admits job before it runs: free when an idle instance of its
+// function will serve it, else with the memory of the instance it will
+// start reserved, waiting at most wait (0: as long as ctx allows) and
+// closing idle instances of other functions to make room. Call release
+// once the activation ended.
+func (inv *Invoker) Admit(ctx context.Context, job *Job, wait time.Duration) (release func(), err error) {
+	a := job.Action
 	var kb [192]byte
-	kbuf := appendFuncKey(kb[:0], a, digest)
+	kbuf := appendFuncKey(kb[:0], a, job.Digest)
 	inv.mu.Lock()
 	var e *entry
 	if el, ok := inv.funcs[string(kbuf)]; ok {
 		e = el.Value.(*entry)
 	}
 	inv.mu.Unlock()
+	key := string(kbuf)
 	if e != nil && inv.claimIdle(e) {
-		return sync.OnceFunc(func() {
-			inv.mu.Lock()
-			e.claims--
-			inv.mu.Unlock()
-		}), nil
+		return inv.claimed(job, e), nil
+	}
+	// While waiting for memory, an instance of its own function that goes
+	// idle serves the call as well.
+	var got *entry
+	claim := func() bool {
+		inv.mu.Lock()
+		el, ok := inv.funcs[key]
+		inv.mu.Unlock()
+		if ok && inv.claimIdle(el.Value.(*entry)) {
+			got = el.Value.(*entry)
+			return true
+		}
+		return false
 	}
 	mb := a.Limits.Memory
-	if err := inv.capacity.acquire(ctx, mb, wait, e); err != nil {
+	if err := inv.capacity.acquire(ctx, mb, wait, e, claim); errors.Is(err, errClaimed) {
+		return inv.claimed(job, got), nil
+	} else if err != nil {
 		return nil, err
 	}
-	key := string(kbuf)
 	inv.mu.Lock()
 	inv.tickets[key]++
 	inv.mu.Unlock()
@@ -476,6 +495,19 @@ func (inv *Invoker) Admit(ctx context.Context, a *gust.Action, digest string, wa
 			inv.capacity.release(mb)
 		}
 	}), nil
+}
+
+// claimed records that job counts on an idle instance of e. The claim
+// ends when the job starts running (Run), when its instance is taken, or
+// at release if it never ran.
+func (inv *Invoker) claimed(job *Job, e *entry) func() {
+	done := sync.OnceFunc(func() {
+		inv.mu.Lock()
+		e.claims--
+		inv.mu.Unlock()
+	})
+	job.claim = done
+	return done
 }
 
 // claimIdle counts a call on one of e's idle instances, when it has one
@@ -526,7 +558,7 @@ func (b *budget) Acquire(ctx context.Context) error {
 	inv.mu.Unlock()
 	// No ticket (a pre-warm, a race with another call for an idle
 	// instance): reserve now, as long as the call may wait.
-	if err := inv.capacity.acquire(ctx, b.mb, 0, b.e); err != nil {
+	if err := inv.capacity.acquire(ctx, b.mb, 0, b.e, nil); err != nil {
 		return err
 	}
 	inv.mu.Lock()
@@ -534,6 +566,17 @@ func (b *budget) Acquire(ctx context.Context) error {
 	inv.mu.Unlock()
 	inv.m.instances.Add(1, inv.id)
 	return nil
+}
+
+func (b *budget) TryAcquire() bool {
+	if !b.inv.capacity.tryAcquire(b.mb) {
+		return false
+	}
+	b.inv.mu.Lock()
+	b.e.instances++
+	b.inv.mu.Unlock()
+	b.inv.m.instances.Add(1, b.inv.id)
+	return true
 }
 
 func (b *budget) Release() {

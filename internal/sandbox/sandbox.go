@@ -34,7 +34,11 @@ type Budget interface {
 	// instances of other functions to make room and waits while ctx
 	// allows; an error means no instance may start.
 	Acquire(ctx context.Context) error
-	// Release gives back what one Acquire took.
+	// TryAcquire reserves memory for an instance made ahead of need (a
+	// spare) only if it is free now, closing nothing and waiting for
+	// nothing.
+	TryAcquire() bool
+	// Release gives back what one Acquire or TryAcquire took.
 	Release()
 }
 
@@ -44,6 +48,7 @@ var Unbudgeted Budget = unbudgeted{}
 type unbudgeted struct{}
 
 func (unbudgeted) Acquire(context.Context) error { return nil }
+func (unbudgeted) TryAcquire() bool              { return true }
 func (unbudgeted) Release()                      {}
 
 // BudgetOf returns spec's budget, Unbudgeted when it has none.

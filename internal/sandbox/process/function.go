@@ -25,6 +25,7 @@ type function struct {
 	cg      cgroupLimits
 	initMsg []byte // the launcher's init line
 	pool    *pool
+	budget  sandbox.Budget // memory for each worker (and the zygote)
 
 	// Zygote (zygote_linux.go), for kinds that have one.
 	zygoteMsg    []byte        // init line that makes the launcher a zygote
@@ -62,6 +63,7 @@ func newFunction(b *Backend, rt *runtimeKind, code *codeDir, spec sandbox.Spec) 
 		cg:      b.cgroupLimits(l.MemoryMB),
 		initMsg: append(initMsg, '\n'),
 		pool:    newPool(b.cfg.MaxWorkersPerFunction),
+		budget:  spec.BudgetOf(),
 	}
 	if rt.zygote {
 		init["zygote"] = true
@@ -201,7 +203,7 @@ func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox
 			return w, err
 		}
 	}
-	return f.startPlain(ctx, deadline, logs, res, f.initMsg)
+	return f.startPlain(ctx, deadline, logs, res, f.initMsg, func() error { return f.budget.Acquire(ctx) })
 }
 
 // wantFork says whether a new worker should come from the zygote: there is
@@ -223,7 +225,26 @@ func (f *function) wantFork() bool {
 // fills res.Start and res.InitTime, and restarts the clock (deadline) after
 // creating a sandbox. A nil worker with a nil error means the code failed
 // to initialise, and res holds that developer error.
-func (f *function) startPlain(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result, initMsg []byte) (*worker, error) {
+//
+// reserve takes the worker's memory from the function's budget first
+// (waiting for it is not the function's time); whatever ends the worker
+// gives it back.
+func (f *function) startPlain(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result, initMsg []byte, reserve func() error) (*worker, error) {
+	if err := reserve(); err != nil {
+		return nil, fmt.Errorf("process: memory for a worker: %w", err)
+	}
+	w, err := f.startBudgeted(ctx, deadline, logs, res, initMsg)
+	if w == nil {
+		f.budget.Release()
+	} else {
+		w.release = f.budget.Release
+	}
+	return w, err
+}
+
+// startBudgeted is startPlain once the worker's memory is reserved; a
+// worker it ends on the way has no release set yet.
+func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result, initMsg []byte) (*worker, error) {
 	t0 := time.Now()
 	w := f.takeCell()
 	res.Start = sandbox.StartPrewarmed
@@ -311,6 +332,43 @@ func (f *function) takeCell() *worker {
 		w.destroy()
 	}
 }
+
+// Idle implements sandbox.InstancePool: the idle workers, and the
+// zygote's spare, which a call takes without starting anything.
+func (f *function) Idle() int {
+	f.pool.mu.Lock()
+	n := len(f.pool.idle)
+	f.pool.mu.Unlock()
+	if f.spareWorker(false) != nil {
+		n++
+	}
+	return n
+}
+
+// Trim implements sandbox.InstancePool. The zygote's spare counts as the
+// longest idle worker: it goes first when room is needed.
+func (f *function) Trim(expired func(pos int, idleSince time.Time) bool, max int) int {
+	f.pool.mu.Lock()
+	idle := len(f.pool.idle)
+	f.pool.mu.Unlock()
+	n := 0
+	if s := f.spareWorker(false); s != nil && expired(idle+1, s.idleSince) {
+		if s := f.spareWorker(true); s != nil {
+			s.destroy()
+			n++
+		}
+	}
+	if max > 0 && n >= max {
+		return n
+	}
+	old := f.pool.trim(expired, max-n)
+	for _, w := range old {
+		w.destroy()
+	}
+	return n + len(old)
+}
+
+var _ sandbox.InstancePool = (*function)(nil)
 
 // put returns a worker to the pool, or ends it if the function is closed.
 func (f *function) put(w *worker) {
@@ -443,6 +501,27 @@ func (p *pool) put(w *worker) bool {
 	}
 	p.idle = append(p.idle, w)
 	return true
+}
+
+// trim removes and returns the idle workers for which expired says so,
+// the longest idle first, at most max (all when max ≤ 0); pos 1 is the most
+// recently used.
+func (p *pool) trim(expired func(pos int, idleSince time.Time) bool, max int) []*worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*worker
+	idle := p.idle
+	kept := idle[:0]
+	for i, w := range idle {
+		if (max <= 0 || len(out) < max) && expired(len(idle)-i, w.idleSince) {
+			out = append(out, w)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(idle[len(kept):])
+	p.idle = kept
+	return out
 }
 
 // evict removes and returns the workers idle since before.

@@ -28,6 +28,7 @@ type worker struct {
 	cellDir   string    // a stem cell's own /app source; removed with the worker
 	idleSince time.Time // when it was last returned to its pool
 
+	release   func()  // gives its memory back to the function's budget; nil: none taken
 	prewarmed bool    // readied by Prewarm; no call has taken it yet
 	isZygote  bool    // it loaded its function's code as a fork server
 	parent    *zygote // the zygote it was forked from; nil if none
@@ -111,6 +112,10 @@ func (w *worker) dead() bool {
 
 // destroy ends the worker and releases everything it holds.
 func (w *worker) destroy() {
+	if w.release != nil {
+		w.release()
+		w.release = nil
+	}
 	if w.p != nil {
 		if err := w.p.destroy(); err != nil {
 			w.b.log.Warn("process: sandbox cleanup", "sandbox", w.id, "err", err)

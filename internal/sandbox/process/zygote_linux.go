@@ -113,7 +113,7 @@ func (f *function) startForked(ctx context.Context, deadline *time.Time, logs *s
 		case z == nil: // plain is this call's worker, or nil: a developer error in res
 			return plain, true, nil
 		}
-		w, err := f.fork(z)
+		w, err := f.fork(ctx, z)
 		if err == nil {
 			f.zmu.Lock()
 			f.forkFailures = 0
@@ -191,13 +191,23 @@ func (f *function) zygote(ctx context.Context, deadline *time.Time, logs *sandbo
 	f.zstart = starting
 	f.zmu.Unlock()
 
-	w, err := f.startPlain(ctx, deadline, logs, res, f.zygoteMsg)
+	// A zygote is an extra process: it starts only with memory free now,
+	// never with a call's reservation (that call would then wait for
+	// memory itself).
+	w, err := f.startPlain(ctx, deadline, logs, res, f.zygoteMsg, func() error {
+		if !f.budget.TryAcquire() {
+			return errNoRoom
+		}
+		return nil
+	})
 
 	f.zmu.Lock()
 	defer f.zmu.Unlock()
 	f.zstart = nil
 	close(starting)
 	switch {
+	case errors.Is(err, errNoRoom):
+		return nil, nil, false, nil // this time without a zygote
 	case err != nil:
 		return nil, nil, true, err
 	case w == nil:
@@ -218,7 +228,7 @@ func (f *function) zygote(ctx context.Context, deadline *time.Time, logs *sandbo
 // whose first writer after a quiet spell waits for an RCU grace period,
 // tens of milliseconds: the spare has paid it off the call's path. This
 // is Android's pool of pre-forked processes, for the same reason.)
-func (f *function) fork(z *zygote) (*worker, error) {
+func (f *function) fork(ctx context.Context, z *zygote) (*worker, error) {
 	f.zmu.Lock()
 	spare := z.spare
 	z.spare = nil
@@ -232,7 +242,7 @@ func (f *function) fork(z *zygote) (*worker, error) {
 		}
 		spare.destroy()
 	}
-	w, err := f.forkWorker(z)
+	w, err := f.forkWorker(z, func() error { return f.budget.Acquire(ctx) })
 	if err == nil {
 		if err = w.p.goAhead(); err != nil {
 			w.destroy()
@@ -249,8 +259,27 @@ func (f *function) fork(z *zygote) (*worker, error) {
 	return w, nil
 }
 
+// errNoRoom: the invoker has no memory free now for a process made ahead
+// of need (a zygote, a spare worker).
+var errNoRoom = errors.New("process: no memory free for a zygote or a spare worker")
+
 // forkWorker forks a worker from z, in its own cgroup, waiting for "G".
-func (f *function) forkWorker(z *zygote) (*worker, error) {
+// reserve takes the worker's memory from the function's budget first; the
+// worker gives it back when it ends.
+func (f *function) forkWorker(z *zygote, reserve func() error) (*worker, error) {
+	if err := reserve(); err != nil {
+		return nil, err
+	}
+	w, err := f.forkReserved(z)
+	if err != nil {
+		f.budget.Release()
+		return nil, err
+	}
+	w.release = f.budget.Release
+	return w, nil
+}
+
+func (f *function) forkReserved(z *zygote) (*worker, error) {
 	b := f.b
 	w := &worker{
 		b: b, rt: f.rt, id: newID(),
@@ -282,6 +311,22 @@ func (f *function) forkWorker(z *zygote) (*worker, error) {
 	return w, nil
 }
 
+// spareWorker returns the running zygote's spare worker, or nil; with take,
+// it is the caller's to end.
+func (f *function) spareWorker(take bool) *worker {
+	f.zmu.Lock()
+	defer f.zmu.Unlock()
+	z := f.zyg
+	if z == nil || z.spare == nil {
+		return nil
+	}
+	s := z.spare
+	if take {
+		z.spare = nil
+	}
+	return s
+}
+
 // refillSpare forks z's spare worker, unless it has one or is ending.
 func (f *function) refillSpare(z *zygote) {
 	f.zmu.Lock()
@@ -292,12 +337,19 @@ func (f *function) refillSpare(z *zygote) {
 	z.refilling = true
 	z.forking++
 	f.zmu.Unlock()
-	w, err := f.forkWorker(z)
+	// A spare is made ahead of need: only with memory free now.
+	w, err := f.forkWorker(z, func() error {
+		if !f.budget.TryAcquire() {
+			return errNoRoom
+		}
+		return nil
+	})
 	f.zmu.Lock()
 	z.refilling = false
 	z.forking--
 	keep := err == nil && !z.retired && !z.ended
 	if keep {
+		w.idleSince = time.Now()
 		z.spare = w
 	}
 	end := z.unusedLocked()
@@ -308,7 +360,7 @@ func (f *function) refillSpare(z *zygote) {
 	if end {
 		z.destroy()
 	}
-	if err != nil && !errors.Is(err, errClosed) {
+	if err != nil && !errors.Is(err, errClosed) && !errors.Is(err, errNoRoom) {
 		f.b.log.Debug("process: forking a spare worker", "sandbox", z.w.id, "err", err)
 	}
 }
