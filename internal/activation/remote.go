@@ -94,8 +94,8 @@ type remoteReply struct {
 // invokers in skip refused it already.
 func (s *Service) place(job *invoker.Job, skip []string) (string, bool) {
 	p := s.placement
-	if p == nil || p.Registry == nil {
-		return "", false
+	if p == nil || p.Registry == nil || p.Registry.Count() <= 1 {
+		return "", false // nothing to choose between: every call runs here
 	}
 	id, ok := scheduler.Pick(p.candidates(skip), job.Action.Path().String(), job.Action.Limits.Memory, job.Action.Exec.Kind)
 	if !ok || id == p.Self {

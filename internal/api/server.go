@@ -122,9 +122,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), ridKey{}, rid))
 	// Web actions set their own CORS headers and may answer OPTIONS themselves (§6).
 	if strings.HasPrefix(r.URL.Path, "/api/v1") && !strings.HasPrefix(r.URL.Path, webPrefix) {
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Allow-Methods", "GET, DELETE, POST, PUT, HEAD")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent")
+		// Shared value slices: Set would allocate one per header per request.
+		h["Access-Control-Allow-Origin"] = corsOrigin
+		h["Access-Control-Allow-Methods"] = corsMethods
+		h["Access-Control-Allow-Headers"] = corsHeaders
 		if r.Method == http.MethodOptions {
 			w.WriteHeader(http.StatusOK)
 			return
@@ -242,8 +243,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return writeRaw(w, status, b)
 }
 
+// Constant header values, shared by every response (net/http only reads
+// them).
+var (
+	corsOrigin  = []string{"*"}
+	corsMethods = []string{"GET, DELETE, POST, PUT, HEAD"}
+	corsHeaders = []string{"Authorization, Origin, X-Requested-With, Content-Type, Accept, User-Agent"}
+	contentJSON = []string{"application/json"}
+)
+
 func writeRaw(w http.ResponseWriter, status int, b []byte) error {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentJSON
 	w.WriteHeader(status)
 	_, err := w.Write(b)
 	return err

@@ -339,7 +339,8 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		job.claim() // the backend takes its idle instance now
 	}
 	start := time.Now()
-	pkey := policyKey(a)
+	full := a.Path().String() // "/ns/[pkg/]name", built once per run
+	pkey := full              // = policyKey(a)
 	inv.policy.Observe(pkey, start)
 	e, err := inv.function(ctx, a, job.Digest, job.Code, true)
 	var res *sandbox.Result
@@ -350,7 +351,7 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		// Sandbox creation (bounded at 30s by the process backend) is
 		// outside the action's time limit.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Limits.Timeout)*time.Millisecond+35*time.Second)
-		res, err = fn.Invoke(cctx, sandbox.Call{Params: job.Params, Env: env(job, start)})
+		res, err = fn.Invoke(cctx, sandbox.Call{Params: job.Params, Env: env(job, full, start)})
 		cancel()
 	}
 	end := time.Now()
@@ -364,7 +365,7 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		inv.mu.Unlock()
 	}
 	if err != nil {
-		inv.log.Error("activation failed in the platform", "activation", job.ActivationID, "action", a.Path().String(), "err", err)
+		inv.log.Error("activation failed in the platform", "activation", job.ActivationID, "action", full, "err", err)
 		msg := "Failed to provision resources to run the action."
 		status := gust.StatusInternalError
 		if gust.KindOf(err) == gust.KindInvalid {
@@ -379,8 +380,8 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 	if res.Logs != nil {
 		act.Logs = res.Logs
 	}
-	act.Annotations = annotations(job, res, start, inv.id)
-	path := a.Path().Rel(false)
+	act.Annotations = annotations(job, res, start, full[1:], inv.id)
+	path := a.RecordName() // "[pkg/]name"
 	inv.m.activations.Inc(job.Namespace, path, string(res.Start), res.Status.String())
 	if !job.Received.IsZero() {
 		inv.m.waitMs.Add(float64(start.Sub(job.Received).Milliseconds()), job.Namespace, path)
@@ -393,7 +394,9 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 // values are appended to one buffer that the annotations share: this runs
 // on every activation, and json.Marshal per value costs ~1 µs and an
 // allocation each.
-func annotations(job *Job, res *sandbox.Result, start time.Time, invoker string) gust.KeyValues {
+//
+// path is the action's "ns/[pkg/]name".
+func annotations(job *Job, res *sandbox.Result, start time.Time, path, invoker string) gust.KeyValues {
 	a := job.Action
 	kv := make(gust.KeyValues, 0, 11)
 	buf := make([]byte, 0, 256)
@@ -404,7 +407,7 @@ func annotations(job *Job, res *sandbox.Result, start time.Time, invoker string)
 	}
 	buf = a.Limits.AppendJSON(buf)
 	done("limits")
-	buf = gust.AppendJSONString(buf, a.Path().Rel(true))
+	buf = gust.AppendJSONString(buf, path)
 	done("path")
 	buf = gust.AppendJSONString(buf, a.Exec.Kind)
 	done("kind")
@@ -688,10 +691,10 @@ func (inv *Invoker) Close(ctx context.Context) {
 }
 
 // env builds the __OW_* environment of a job started at start.
-func env(job *Job, start time.Time) map[string]string {
+func env(job *Job, action string, start time.Time) map[string]string {
 	env := map[string]string{
 		"__OW_NAMESPACE":      job.Namespace,
-		"__OW_ACTION_NAME":    job.Action.Path().String(),
+		"__OW_ACTION_NAME":    action,
 		"__OW_ACTION_VERSION": job.Action.Version,
 		"__OW_ACTIVATION_ID":  job.ActivationID,
 		"__OW_TRANSACTION_ID": job.ActivationID,

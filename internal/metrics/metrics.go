@@ -70,15 +70,30 @@ func (r *Registry) Gauge(name, help string, labels ...string) Gauge {
 }
 
 func (f *family) get(values []string) *series {
-	key := strings.Join(values, "\x00")
+	// The key is built on the stack and looked up without a string made
+	// of it: series are updated on every activation.
+	var kb [256]byte
+	key := kb[:0]
+	for i, v := range values {
+		if i > 0 {
+			key = append(key, 0)
+		}
+		key = append(key, v...)
+	}
 	f.mu.RLock()
-	s, ok := f.series[key]
+	s, ok := f.series[string(key)]
 	f.mu.RUnlock()
 	if ok {
 		return s
 	}
+	return f.add(string(key), values)
+}
+
+func (f *family) add(key string, values []string) *series {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var s *series
+	var ok bool
 	if s, ok = f.series[key]; !ok {
 		s = &series{values: append([]string(nil), values...)}
 		f.series[key] = s

@@ -120,6 +120,13 @@ func (r *Registry) Close() {
 	<-r.done
 }
 
+// Count returns how many invokers are live, without copying them.
+func (r *Registry) Count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.live)
+}
+
 // Live returns the live invokers, sorted by id.
 func (r *Registry) Live() []Heartbeat {
 	r.mu.RLock()
