@@ -214,6 +214,11 @@ func benchBare(b *testing.B, kind, code string) {
 	f := prepare(b, be, kind, code, limits(0)).(*function)
 	argv := rt.argv(false)
 	argv[len(argv)-1] = filepath.Join(be.launchDir, rt.launcher)
+	if rt.hideProtocol {
+		// Without the init helper that moves them, the protocol pipes stay
+		// at fds 0 and 3; the launcher is told so.
+		argv = append(argv, "0", "3")
+	}
 	var initMsg map[string]map[string]any
 	if err := json.Unmarshal(f.initMsg, &initMsg); err != nil {
 		b.Fatal(err)
