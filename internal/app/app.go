@@ -300,6 +300,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err := a.Feeds.Start(ctx, a.Triggers); err != nil {
 		return nil, fmt.Errorf("feeds: %w", err)
 	}
+	go a.collectCode(a.workCtx, log)
 
 	a.ln = cfg.Listener
 	if a.ln == nil {
@@ -406,4 +407,27 @@ func DefaultInvokerMemoryMB() int {
 		}
 	}
 	return 2048
+}
+
+// codeGrace is how old unreferenced stored code must be before it is
+// removed: longer than any create in progress takes.
+const codeGrace = time.Hour
+
+// collectCode removes stored code of deleted or updated actions, at start
+// and then hourly, until ctx ends.
+func (a *App) collectCode(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(codeGrace)
+	defer t.Stop()
+	for {
+		if n, err := a.Entities.CollectCode(ctx, codeGrace); err != nil {
+			log.Warn("removing unused code", "err", err)
+		} else if n > 0 {
+			log.Info("removed unused code", "objects", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

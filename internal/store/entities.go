@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -338,14 +339,49 @@ func (e *Entities) StoreCode(ctx context.Context, code string) (string, error) {
 	if len(code) <= inlineCodeMax {
 		return "", nil
 	}
+	// Objects are named by digest, so actions with the same code share one.
+	// It is written even when it exists: that makes it new again, so that
+	// CollectCode, which removes only old unreferenced objects, cannot take
+	// it between this write and the record's.
 	ref := Digest([]byte(code))
-	if _, err := e.code.GetInfo(ctx, ref); err == nil {
-		return ref, nil // same code already stored
-	}
 	if _, err := e.code.Put(ctx, jetstream.ObjectMeta{Name: ref}, bytes.NewReader([]byte(code))); err != nil {
 		return "", gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("store code: %w", err))
 	}
 	return ref, nil
+}
+
+// CollectCode removes stored code that no entity refers to any more and
+// that is older than grace (a write in progress is younger), and returns
+// how many objects it removed. Every node may run it: removal is
+// idempotent.
+func (e *Entities) CollectCode(ctx context.Context, grace time.Duration) (int, error) {
+	infos, err := e.code.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list code: %w", err)
+	}
+	used := map[string]bool{}
+	e.mu.RLock()
+	for _, rec := range e.cache {
+		if !rec.deleted && rec.CodeRef != "" {
+			used[rec.CodeRef] = true
+		}
+	}
+	e.mu.RUnlock()
+	removed := 0
+	cutoff := time.Now().Add(-grace)
+	for _, info := range infos {
+		if used[info.Name] || info.Deleted || info.ModTime.After(cutoff) {
+			continue
+		}
+		if err := e.code.Delete(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return removed, fmt.Errorf("remove code %s: %w", info.Name, err)
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // LoadCode returns code stored under ref.

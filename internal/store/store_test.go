@@ -171,6 +171,32 @@ func TestLargeCode(t *testing.T) {
 	if err != nil || got != big {
 		t.Fatalf("LoadCode: %d bytes, %v", len(got), err)
 	}
+
+	// Code no record refers to goes once it is old enough; code a record
+	// refers to stays.
+	kept := strings.Repeat("y", inlineCodeMax+1)
+	keptRef, err := e.StoreCode(ctx, kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &gust.Action{Namespace: "guest", Name: "big"}
+	rec := record(t, TypeAction, a)
+	rec.CodeRef = keptRef
+	if _, err := e.Put(ctx, gust.Path{Namespace: "guest", Name: "big"}, rec, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.CollectCode(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("young code collected: %d, %v", n, err)
+	}
+	if n, err := e.CollectCode(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("collected %d objects, want the unreferenced one: %v", n, err)
+	}
+	if _, err := e.LoadCode(ctx, ref); err == nil {
+		t.Error("unreferenced code still there")
+	}
+	if got, err := e.LoadCode(ctx, keptRef); err != nil || got != kept {
+		t.Errorf("referenced code gone: %v", err)
+	}
 }
 
 func TestKeys(t *testing.T) {
