@@ -42,6 +42,7 @@ type Feeds struct {
 	stop    context.CancelFunc
 	done    sync.WaitGroup
 	ready   chan struct{} // closed when the watch delivered every feed
+	applied chan struct{} // closed (and replaced) after each change the watch applied
 	closed  bool
 }
 
@@ -94,7 +95,7 @@ func New(cfg Config) *Feeds {
 		now = time.Now
 	}
 	return &Feeds{cfg: cfg, log: log.With("component", "feeds"), now: now, feeds: map[string]*store.Feed{},
-		subs: map[string]*subscription{}, wake: make(chan struct{}, 1), ready: make(chan struct{})}
+		subs: map[string]*subscription{}, wake: make(chan struct{}, 1), ready: make(chan struct{}), applied: make(chan struct{})}
 }
 
 // Start follows the registrations and runs the providers until Close.
@@ -158,9 +159,41 @@ func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
 		}
 		f.mu.Unlock()
 		f.syncSubscription(ctx, ev.Key, ev.Feed)
+		f.mu.Lock()
+		close(f.applied)
+		f.applied = make(chan struct{})
+		f.mu.Unlock()
 		select {
 		case f.wake <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// appliedWait bounds how long a lifecycle event waits for this node to
+// apply the registration it wrote.
+const appliedWait = 2 * time.Second
+
+// awaitApplied waits until this node's watch applied the registration of
+// key that done recognises, so that a subscription is live when CREATE
+// answers: a message published right after it is not lost. Other nodes
+// catch up on their own; a slow watch only delays the answer.
+func (f *Feeds) awaitApplied(ctx context.Context, key string, done func(*store.Feed) bool) {
+	timeout := time.NewTimer(appliedWait)
+	defer timeout.Stop()
+	for {
+		f.mu.Lock()
+		cur, applied := f.feeds[key], f.applied
+		f.mu.Unlock()
+		if cur != nil && done(cur) {
+			return
+		}
+		select {
+		case <-applied:
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -268,6 +301,7 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		if err := f.cfg.Store.Create(ctx, rec, leftover); err != nil {
 			return nil, err
 		}
+		f.awaitApplied(ctx, rec.Key(), func(cur *store.Feed) bool { return cur.Created == rec.Created && cur.Feed == rec.Feed })
 		return success()
 	case "READ":
 		rec, err := f.registration(ctx, tp, feed)
