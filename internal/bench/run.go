@@ -221,7 +221,7 @@ func (r *runner) prepareLoad(ctx context.Context, name string) (*load, error) {
 		}
 		r.floorNATS = f
 		return &load{name: name, measure: r.plain(f.do, true)}, nil
-	case "invoke-wasm-c", "invoke-wasm-reactor", "invoke-python", "invoke-nodejs", "web-action":
+	case "invoke-wasm-c", "invoke-wasm-reactor", "invoke-python", "invoke-nodejs", "web-action", "web-action-reactor":
 		action, a, err := r.benchAction(ctx, scenarioAction[name])
 		if err != nil {
 			return nil, err
@@ -230,7 +230,7 @@ func (r *runner) prepareLoad(ctx context.Context, name string) (*load, error) {
 			return nil, err
 		}
 		req := r.tgt.blocking(newClient(conns), action)
-		if name == "web-action" {
+		if name == "web-action" || name == "web-action-reactor" {
 			ns, err := r.tgt.namespace(ctx, r.setup)
 			if err != nil {
 				return nil, err
@@ -267,6 +267,7 @@ func (r *runner) prepareLoad(ctx context.Context, name string) (*load, error) {
 var scenarioAction = map[string]string{
 	"invoke-wasm-c": "noop-c", "invoke-wasm-reactor": "noop-go-reactor",
 	"invoke-python": "noop-python", "invoke-nodejs": "noop-nodejs", "web-action": "web",
+	"web-action-reactor": "web-go-reactor",
 }
 
 // Sources of the no-op process actions.
@@ -286,7 +287,7 @@ func (r *runner) benchAction(ctx context.Context, short string) (string, action,
 		return name, action{kind: "nodejs:20", code: noopNode}, nil
 	}
 	fx := noopC
-	if short == "noop-go-reactor" {
+	if short == "noop-go-reactor" || short == "web-go-reactor" {
 		fx = noopGo
 	}
 	r.prog.printf("building %s", fx.name)
@@ -295,7 +296,7 @@ func (r *runner) benchAction(ctx context.Context, short string) (string, action,
 		return "", action{}, err
 	}
 	a := wasmAction(code)
-	if short == "web" {
+	if short == "web" || short == "web-go-reactor" {
 		a.annotations = map[string]any{"web-export": true}
 	}
 	return name, a, nil

@@ -166,6 +166,7 @@ var bars = []bar{
 	{scenario: "invoke-wasm-reactor", conc: 1, text: "p50 ≤ 2× floor-http", metric: metricP50Ratio, atMost: true, limit: 2},
 	{scenario: "invoke-wasm-c", conc: 50, text: "req/s ≥ 0.5× floor-http", metric: metricThroughputRatio, limit: 0.5},
 	{scenario: "invoke-wasm-reactor", conc: 50, text: "req/s ≥ 0.5× floor-http", metric: metricThroughputRatio, limit: 0.5},
+	{scenario: "web-action-reactor", conc: 1, text: "p50 ≤ 2× floor-http", metric: metricP50Ratio, atMost: true, limit: 2},
 	{scenario: "cold-wasm", variant: variantInstanceC, text: "p50 ≤ 0.1 ms", metric: metricP50, atMost: true, limit: 100},
 	{scenario: "mqtt-publish", variant: variantMQTTWasm, conc: 1, text: "p50 ≤ 1 ms to a warm wasm result", metric: metricP50, atMost: true, limit: 1000},
 	{scenario: "trace-replay", variant: variantHybridCold, text: "fewer cold starts than fixed:10m", metric: metricValueRatio, atMost: true, strict: true, limit: 1},
