@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -451,6 +452,26 @@ func (s *Server) writeActionList(w http.ResponseWriter, r *http.Request, recs []
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// invokeQuery reads an invoke's query: blocking, result, and timeout (ms,
+// at most maxWait; maxWait when absent), with OpenWhisk's messages.
+func invokeQuery(q url.Values, maxWait int) (blocking, resultOnly bool, wait time.Duration, err error) {
+	if blocking, err = boolParam(q, "blocking", false); err != nil {
+		return
+	}
+	if resultOnly, err = boolParam(q, "result", false); err != nil {
+		return
+	}
+	wait = time.Duration(maxWait) * time.Millisecond
+	if v := q.Get("timeout"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > maxWait {
+			return false, false, 0, gust.Errorf(gust.KindInvalid, "Timeout must be number of milliseconds up to %d.", maxWait)
+		}
+		wait = time.Duration(n) * time.Millisecond
+	}
+	return blocking, resultOnly, wait, nil
+}
+
 // invokeAction runs an action: blocking calls wait up to `timeout` ms (at
 // most the blocking limit) and then fall back to 202 with the id.
 func (s *Server) invokeAction(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
@@ -465,22 +486,9 @@ func (s *Server) invokeAction(w http.ResponseWriter, r *http.Request, id *store.
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	blocking, err := boolParam(q, "blocking", false)
+	blocking, resultOnly, wait, err := invokeQuery(r.URL.Query(), s.cfg.Limits.MaxBlockingWait)
 	if err != nil {
 		return err
-	}
-	resultOnly, err := boolParam(q, "result", false)
-	if err != nil {
-		return err
-	}
-	wait := time.Duration(s.cfg.Limits.MaxBlockingWait) * time.Millisecond
-	if v := q.Get("timeout"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > s.cfg.Limits.MaxBlockingWait {
-			return gust.Errorf(gust.KindInvalid, "Timeout must be number of milliseconds up to %d.", s.cfg.Limits.MaxBlockingWait)
-		}
-		wait = time.Duration(n) * time.Millisecond
 	}
 	body, err := readBody(w, r, s.cfg.Limits.MaxPayloadSize)
 	if err != nil {

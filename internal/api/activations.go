@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -37,42 +38,59 @@ func msParam(v, name string) (int64, error) {
 	return n, nil
 }
 
+// activationList is a parsed activation list query.
+type activationList struct {
+	page page
+	docs bool
+	opt  store.ListOptions
+}
+
+// activationQuery reads an activation list's query: limit, skip, count,
+// docs, since, upto and name, with OpenWhisk's messages.
+func activationQuery(q url.Values) (activationList, error) {
+	var aq activationList
+	var err error
+	if aq.page, err = pageParams(q, "activations"); err != nil {
+		return aq, err
+	}
+	if aq.docs, err = boolParam(q, "docs", false); err != nil {
+		return aq, err
+	}
+	if aq.docs && aq.page.count {
+		return aq, gust.Errorf(gust.KindInvalid, "The parameter 'docs' is not permitted with 'count'.")
+	}
+	aq.opt = store.ListOptions{Skip: aq.page.skip, Limit: aq.page.limit}
+	if aq.opt.Since, err = msParam(q.Get("since"), "since"); err != nil {
+		return aq, err
+	}
+	if aq.opt.Upto, err = msParam(q.Get("upto"), "upto"); err != nil {
+		return aq, err
+	}
+	if name := q.Get("name"); name != "" {
+		parts := strings.Split(name, "/")
+		if len(parts) > 2 {
+			return aq, gust.Errorf(gust.KindInvalid, "The name '%s' is not valid: give an action name or package/action.", name)
+		}
+		for _, part := range parts {
+			if err := gust.ValidateName("action", part); err != nil {
+				return aq, err
+			}
+		}
+		aq.opt.Name = name
+	}
+	return aq, nil
+}
+
 func (s *Server) listActivations(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
 	ns, err := namespace(r, id)
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	pg, err := pageParams(q, "activations")
+	aq, err := activationQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	docs, err := boolParam(q, "docs", false)
-	if err != nil {
-		return err
-	}
-	if docs && pg.count {
-		return gust.Errorf(gust.KindInvalid, "The parameter 'docs' is not permitted with 'count'.")
-	}
-	opt := store.ListOptions{Skip: pg.skip, Limit: pg.limit}
-	if opt.Since, err = msParam(q.Get("since"), "since"); err != nil {
-		return err
-	}
-	if opt.Upto, err = msParam(q.Get("upto"), "upto"); err != nil {
-		return err
-	}
-	if name := q.Get("name"); name != "" {
-		parts := strings.Split(name, "/")
-		if len(parts) > 2 {
-			return gust.Errorf(gust.KindInvalid, "The name '%s' is not valid: give an action name or package/action.", name)
-		}
-		for _, part := range parts {
-			if err := gust.ValidateName("action", part); err != nil {
-				return err
-			}
-		}
-		opt.Name = name
-	}
+	pg, docs, opt := aq.page, aq.docs, aq.opt
 	if pg.count {
 		n, err := s.cfg.Activations.Count(r.Context(), ns, opt)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gust-faas/gust/internal/gust"
 )
@@ -100,6 +101,99 @@ func FuzzEntityPath(f *testing.F) {
 		q, err := gust.ParsePath(p.String(), "other")
 		if err != nil || q != p {
 			t.Fatalf("entityPath(%q) = %+v; ParsePath(%q) = %+v, %v", rest, p, p.String(), q, err)
+		}
+	})
+}
+
+// FuzzInvokeQuery: any invoke query string is either refused with a 400
+// or gives booleans and a wait within 1 ms..the blocking limit, the
+// timeout it named.
+func FuzzInvokeQuery(f *testing.F) {
+	for _, q := range []string{
+		"", "blocking=true", "blocking=true&result=true", "result=1", "blocking=yes", "timeout=1", "timeout=60000",
+		"timeout=60001", "timeout=0", "timeout=-5", "timeout=x", "timeout=1e3", "timeout=99999999999999999999",
+		"blocking=true&timeout=500&result=false", "blocking=&result=",
+	} {
+		f.Add(q)
+	}
+	const maxWait = 60000
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		blocking, result, wait, err := invokeQuery(q, maxWait)
+		if err != nil {
+			if gust.KindOf(err) != gust.KindInvalid {
+				t.Fatalf("invokeQuery(%q): error of kind %v: %v", raw, gust.KindOf(err), err)
+			}
+			return
+		}
+		if wait < time.Millisecond || wait > maxWait*time.Millisecond {
+			t.Fatalf("invokeQuery(%q): wait %v", raw, wait)
+		}
+		if v := q.Get("timeout"); v != "" {
+			if n, _ := strconv.Atoi(v); time.Duration(n)*time.Millisecond != wait {
+				t.Fatalf("invokeQuery(%q): wait %v from timeout %q", raw, wait, v)
+			}
+		}
+		if b, _ := strconv.ParseBool(q.Get("blocking")); b != blocking {
+			t.Fatalf("invokeQuery(%q): blocking %v", raw, blocking)
+		}
+		if r, _ := strconv.ParseBool(q.Get("result")); r != result {
+			t.Fatalf("invokeQuery(%q): result %v", raw, result)
+		}
+	})
+}
+
+// FuzzActivationQuery: an activation list query is refused with a 400 or
+// gives times that are non-negative epoch ms as given, and a name of one
+// or two valid parts.
+func FuzzActivationQuery(f *testing.F) {
+	for _, q := range []string{
+		"", "since=0", "since=1700000000000&upto=1800000000000", "since=-1", "upto=x", "since=1.5",
+		"name=hello", "name=pkg/hello", "name=a/b/c", "name=/x", "name=%00", "docs=true", "docs=true&count=true",
+		"count=true&name=p/a&since=5", "limit=5&skip=2&docs=false",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		aq, err := activationQuery(q)
+		if err != nil {
+			if gust.KindOf(err) != gust.KindInvalid {
+				t.Fatalf("activationQuery(%q): error of kind %v: %v", raw, gust.KindOf(err), err)
+			}
+			return
+		}
+		for _, p := range []struct {
+			name string
+			got  int64
+		}{{"since", aq.opt.Since}, {"upto", aq.opt.Upto}} {
+			want := int64(0)
+			if v := q.Get(p.name); v != "" {
+				want, _ = strconv.ParseInt(v, 10, 64)
+			}
+			if p.got < 0 || p.got != want {
+				t.Fatalf("activationQuery(%q): %s %d, want %d", raw, p.name, p.got, want)
+			}
+		}
+		if aq.opt.Name != q.Get("name") || strings.Count(aq.opt.Name, "/") > 1 {
+			t.Fatalf("activationQuery(%q): name %q", raw, aq.opt.Name)
+		}
+		for _, part := range strings.Split(aq.opt.Name, "/") {
+			if aq.opt.Name != "" && gust.ValidateName("action", part) != nil {
+				t.Fatalf("activationQuery(%q): accepted name part %q", raw, part)
+			}
+		}
+		if aq.docs && aq.page.count {
+			t.Fatalf("activationQuery(%q): docs with count", raw)
+		}
+		if aq.opt.Limit != aq.page.limit || aq.opt.Skip != aq.page.skip {
+			t.Fatalf("activationQuery(%q): paging %+v vs %+v", raw, aq.opt, aq.page)
 		}
 	})
 }
