@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gust-faas/gust/internal/sandbox/wasm"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gust-faas/gust/internal/app"
@@ -36,6 +38,7 @@ type upSettings struct {
 	stemCells  int
 	mqttAddr   string
 	natsAddr   string
+	wasmDirs   []wasm.DirGrant
 }
 
 func envOr(name, def string) string {
@@ -88,6 +91,22 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	}
 	fs.StringVar(&s.mqttAddr, "mqtt-addr", envOr("GUST_MQTT_ADDR", ""), "host:port of an MQTT 3.1.1 listener for devices (user: namespace UUID, password: key); off when empty (env GUST_MQTT_ADDR)")
 	fs.StringVar(&s.natsAddr, "nats-addr", envOr("GUST_NATS_ADDR", ""), "host:port of a NATS client port for services whose messages fire triggers (user: namespace UUID, password: key); off when empty (env GUST_NATS_ADDR)")
+	if v := envOr("GUST_WASM_DIRS", ""); v != "" {
+		for _, d := range strings.Split(v, ",") {
+			g, err := wasm.ParseDirGrant(strings.TrimSpace(d))
+			if err != nil {
+				return s, usageError{fmt.Errorf("GUST_WASM_DIRS: %w", err)}
+			}
+			s.wasmDirs = append(s.wasmDirs, g)
+		}
+	}
+	fs.Func("wasm-dir", "grant a host directory to a namespace's wasm actions that ask for it (annotation gust-dirs): `NAMESPACE/NAME=/host/path[:rw]`, read-only unless :rw; repeatable (env GUST_WASM_DIRS, comma-separated)", func(v string) error {
+		g, err := wasm.ParseDirGrant(v)
+		if err == nil {
+			s.wasmDirs = append(s.wasmDirs, g)
+		}
+		return err
+	})
 	fs.IntVar(&s.stemCells, "stem-cells", stem, "prewarmed code-less workers per interpreter (0: default of 1, negative: none) (env GUST_STEM_CELLS)")
 	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
@@ -132,7 +151,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: s.dataDir, Addr: s.addr, Auth: s.auth, Logger: log,
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
 		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB, KeepAlive: s.keepAlive,
-		Python: s.python, Node: s.node, StemCells: s.stemCells, MQTTAddr: s.mqttAddr, NATSAddr: s.natsAddr,
+		Python: s.python, Node: s.node, StemCells: s.stemCells, MQTTAddr: s.mqttAddr, NATSAddr: s.natsAddr, WasmDirs: s.wasmDirs,
 	})
 	if err != nil {
 		return err

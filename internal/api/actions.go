@@ -2,6 +2,7 @@ package api
 
 import (
 	"archive/zip"
+	"context"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gust-faas/gust/internal/activation"
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
 	"github.com/gust-faas/gust/internal/store"
 )
 
@@ -190,19 +192,6 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 	if err := a.Limits.Validate(lim); err != nil {
 		return nil, nil, err
 	}
-	if code != nil {
-		// Compile now, with the limits the action runs with (they are part
-		// of the prepared function): a bad module fails the PUT, and the
-		// first invoke finds the function ready.
-		if err := s.cfg.Runtimes.Prepare(r.Context(), &a, rec.Digest, code); err != nil {
-			return nil, nil, err
-		}
-		ref, err := s.cfg.Entities.StoreCode(r.Context(), a.Exec.Code)
-		if err != nil {
-			return nil, nil, err
-		}
-		rec.CodeRef = ref
-	}
 	if in.Version != nil {
 		if !gust.ValidVersion(*in.Version) {
 			return nil, nil, gust.Errorf(gust.KindInvalid, "The request content was malformed:\nversion %q is not a semantic version (major.minor.patch).", *in.Version)
@@ -231,6 +220,29 @@ func (s *Server) buildAction(r *http.Request, p gust.Path, in *actionPut, old *s
 		}
 	}
 	a.Annotations = a.Annotations.Set("exec", a.Exec.Kind)
+	if code == nil && old != nil && a.Exec.Kind != gust.ExecSequence && dirsChanged(old, &a) {
+		// The granted directories are part of the prepared function: check
+		// them now, on the code the action keeps.
+		var err error
+		if code, err = s.actionCode(r.Context(), old, &a); err != nil {
+			return nil, nil, err
+		}
+	}
+	if code != nil {
+		// Compile now, with the limits and annotations the action runs with
+		// (they are part of the prepared function): a bad module fails the
+		// PUT, and the first invoke finds the function ready.
+		if err := s.cfg.Runtimes.Prepare(r.Context(), &a, rec.Digest, code); err != nil {
+			return nil, nil, err
+		}
+		if in.Exec != nil {
+			ref, err := s.cfg.Entities.StoreCode(r.Context(), a.Exec.Code)
+			if err != nil {
+				return nil, nil, err
+			}
+			rec.CodeRef = ref
+		}
+	}
 	if a.Exec.Kind == gust.ExecSequence {
 		// As OpenWhisk, a sequence's parameters name its components.
 		a.Parameters = gust.KeyValues{}.Set("_actions", a.Exec.Components)
@@ -291,6 +303,32 @@ func (s *Server) buildExec(in *execPut) (gust.Exec, []byte, error) {
 		exec.Code, exec.Main = base64.StdEncoding.EncodeToString(code), ""
 	}
 	return exec, code, nil
+}
+
+// dirsChanged reports whether an update changes the host directories the
+// action asks for.
+func dirsChanged(old *store.Record, a *gust.Action) bool {
+	cur, err := old.Action()
+	if err != nil {
+		return true
+	}
+	was, _ := cur.Annotations.Get(sandbox.DirsAnnotation)
+	now, _ := a.Annotations.Get(sandbox.DirsAnnotation)
+	return !bytes.Equal(was, now)
+}
+
+// actionCode returns the decoded code an action keeps (inline, or in the
+// object store).
+func (s *Server) actionCode(ctx context.Context, rec *store.Record, a *gust.Action) ([]byte, error) {
+	exec := a.Exec
+	if rec.CodeRef != "" {
+		code, err := s.cfg.Entities.LoadCode(ctx, rec.CodeRef)
+		if err != nil {
+			return nil, gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, err)
+		}
+		exec.Code = code
+	}
+	return exec.DecodeCode()
 }
 
 // wasmFromZip returns the module in a zip: the entry named main, else its

@@ -52,19 +52,20 @@ type Config struct {
 
 	Limits gust.SystemLimits // zero: gust.DefaultLimits()
 
-	SyncAlways         bool          // fsync every JetStream write
-	NATSMaxMemory      int64         // bytes
-	NATSMaxStore       int64         // bytes
-	ActivationMaxAge   time.Duration // retention of activation records, default 7 days
-	ActivationMaxCount int64         // records kept, default 1,000,000
-	AsyncWorkers       int           // non-blocking activations run at once, default 16
-	InvokerMemoryMB    int           // memory the invoker's activations may reserve; default half the machine
-	DrainTimeout       time.Duration // how long shutdown waits for running activations, default 60s
-	NodeName           string        // names this node's invokers (NodeName-0, -1, …); default the host name
-	Invokers           int           // invokers in this process, default 1 (tests run several)
-	HeartbeatTTL       time.Duration // an invoker silent this long is dropped; default 3s
-	QueueAckWait       time.Duration // a queued invocation whose worker went silent this long is redelivered; default 30s
-	WasmCacheDir       string        // compiled wasm cache; default DataDir/wasm-cache
+	SyncAlways         bool            // fsync every JetStream write
+	NATSMaxMemory      int64           // bytes
+	NATSMaxStore       int64           // bytes
+	ActivationMaxAge   time.Duration   // retention of activation records, default 7 days
+	ActivationMaxCount int64           // records kept, default 1,000,000
+	AsyncWorkers       int             // non-blocking activations run at once, default 16
+	InvokerMemoryMB    int             // memory the invoker's activations may reserve; default half the machine
+	DrainTimeout       time.Duration   // how long shutdown waits for running activations, default 60s
+	NodeName           string          // names this node's invokers (NodeName-0, -1, …); default the host name
+	Invokers           int             // invokers in this process, default 1 (tests run several)
+	HeartbeatTTL       time.Duration   // an invoker silent this long is dropped; default 3s
+	QueueAckWait       time.Duration   // a queued invocation whose worker went silent this long is redelivered; default 30s
+	WasmCacheDir       string          // compiled wasm cache; default DataDir/wasm-cache
+	WasmDirs           []wasm.DirGrant // host directories granted to namespaces' wasm actions
 	// Python and Node are the interpreters of the python:3 and nodejs:20
 	// kinds; defaults /usr/bin/python3 and /usr/bin/node, never a PATH lookup.
 	Python, Node string
@@ -222,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if wasmCache == "" {
 		wasmCache = filepath.Join(cfg.DataDir, "wasm-cache")
 	}
-	if a.wasm, err = wasm.New(wasm.Config{CacheDir: wasmCache, Logger: log}); err != nil {
+	if a.wasm, err = wasm.New(wasm.Config{CacheDir: wasmCache, Logger: log, Dirs: cfg.WasmDirs}); err != nil {
 		return nil, err
 	}
 	feedStore, err := store.OpenFeeds(ctx, js, reps)

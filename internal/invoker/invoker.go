@@ -233,7 +233,27 @@ func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 		b = append(b, '|')
 		b = strconv.AppendInt(b, int64(n), 10)
 	}
+	if raw, ok := a.Annotations.Get(sandbox.DirsAnnotation); ok {
+		// Granted directories depend on the owner: no sharing then.
+		b = append(b, '|')
+		b = append(b, a.Namespace...)
+		b = append(b, '|')
+		b = append(b, raw...)
+	}
 	return b
+}
+
+// actionDirs reads the host directories a asks for.
+func actionDirs(a *gust.Action) ([]string, error) {
+	raw, ok := a.Annotations.Get(sandbox.DirsAnnotation)
+	if !ok {
+		return nil, nil
+	}
+	var dirs []string
+	if err := json.Unmarshal(raw, &dirs); err != nil {
+		return nil, gust.Errorf(gust.KindInvalid, "The annotation %s must be a list of directory names.", sandbox.DirsAnnotation)
+	}
+	return dirs, nil
 }
 
 // Prepare validates and compiles code for kind, as an action is created, so
@@ -295,11 +315,16 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 	}
 
 	src, err := code(ctx)
+	var dirs []string
+	if err == nil {
+		dirs, err = actionDirs(a)
+	}
 	if err == nil {
 		e.fn, err = b.Prepare(ctx, sandbox.Spec{
 			Kind: a.Exec.Kind, Code: src, Digest: digest, Main: a.Exec.Main,
 			Limits: specLimits(a.Limits, inv.maxResult),
 			Budget: &budget{inv: inv, e: e, mb: a.Limits.Memory},
+			Owner:  a.Path().Namespace, Dirs: dirs,
 		})
 	}
 	e.err = err

@@ -19,10 +19,19 @@ type Spec struct {
 	Digest string // hex SHA-256 of Code; backends key their caches on it
 	Main   string // entry point name, "main" by default
 	Limits Limits
+	// Owner is the namespace that owns the action, and Dirs the names of
+	// host directories it asks for (annotation gust-dirs); a backend grants
+	// only what its operator configured for that namespace.
+	Owner string
+	Dirs  []string
 	// Budget, when set, is where the function takes Limits.MemoryMB for
 	// each instance it starts and gives it back when the instance ends.
 	Budget Budget
 }
+
+// DirsAnnotation names the action annotation that asks for host
+// directories: a JSON array of the names the operator granted.
+const DirsAnnotation = "gust-dirs"
 
 // Budget is the invoker's memory as a backend sees it. A backend takes the
 // function's memory limit from it before it starts an instance (a fresh

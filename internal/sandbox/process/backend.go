@@ -309,6 +309,9 @@ func (b *Backend) Prepare(ctx context.Context, spec sandbox.Spec) (sandbox.Funct
 	if r := b.reasons[rt.name]; r != "" {
 		return nil, gust.Errorf(gust.KindInvalid, "The specified runtime '%s' is not available on this invoker: %s.", rt.name, r)
 	}
+	if len(spec.Dirs) > 0 {
+		return nil, gust.Errorf(gust.KindInvalid, "Host directories (annotation %s) are granted to wasm actions only.", sandbox.DirsAnnotation)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

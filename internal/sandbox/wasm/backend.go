@@ -18,6 +18,10 @@
 package wasm
 
 import (
+	"strings"
+	"slices"
+	"path/filepath"
+	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -60,11 +64,64 @@ type Config struct {
 	// function, which is also its number of concurrent calls; further calls
 	// wait for a free instance. Zero means DefaultMaxInstances.
 	MaxInstancesPerFunction int
+	// Dirs are the host directories the operator lets namespaces' actions
+	// have (gust up --wasm-dir); nothing else of the host is visible.
+	Dirs []DirGrant
+}
+
+// DirGrant lets the actions of Namespace that ask for Name (annotation
+// gust-dirs) see the host directory Path at /Name, read-only unless
+// Writable.
+type DirGrant struct {
+	Namespace, Name, Path string
+	Writable              bool
+}
+
+// ParseDirGrant reads "NAMESPACE/NAME=PATH", with ":rw" at the end for a
+// writable directory (read-only by default).
+func ParseDirGrant(s string) (DirGrant, error) {
+	bad := fmt.Errorf("wasm directory %q: want NAMESPACE/NAME=/host/path[:rw]", s)
+	left, path, ok := strings.Cut(s, "=")
+	if !ok {
+		return DirGrant{}, bad
+	}
+	ns, name, ok := strings.Cut(left, "/")
+	if !ok || gust.ValidateName("namespace", ns) != nil || !validDirName(name) {
+		return DirGrant{}, bad
+	}
+	g := DirGrant{Namespace: ns, Name: name, Path: path}
+	if p, ok := strings.CutSuffix(path, ":rw"); ok {
+		g.Path, g.Writable = p, true
+	} else {
+		g.Path = strings.TrimSuffix(path, ":ro")
+	}
+	if !filepath.IsAbs(g.Path) {
+		return DirGrant{}, bad
+	}
+	st, err := os.Stat(g.Path)
+	if err != nil || !st.IsDir() {
+		return DirGrant{}, fmt.Errorf("wasm directory %q: %s is not a directory", s, g.Path)
+	}
+	return g, nil
+}
+
+// validDirName: a directory name is a plain path element.
+func validDirName(name string) bool {
+	if name == "" || name == "." || name == ".." || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Backend is the wasm sandbox backend. It is safe for concurrent use.
 type Backend struct {
 	log          *slog.Logger
+	dirs         []DirGrant
 	cache        wazero.CompilationCache
 	cacheDir     string
 	maxInstances int
@@ -82,6 +139,7 @@ func New(cfg Config) (*Backend, error) {
 		log:          cfg.Logger,
 		cacheDir:     cfg.CacheDir,
 		maxInstances: cfg.MaxInstancesPerFunction,
+		dirs:         cfg.Dirs,
 		runtimes:     make(map[uint32]wazero.Runtime),
 	}
 	if b.log == nil {
@@ -112,6 +170,10 @@ func (b *Backend) Prepare(ctx context.Context, spec sandbox.Spec) (sandbox.Funct
 		return nil, fmt.Errorf("wasm: cannot prepare kind %q", spec.Kind)
 	}
 	limits := normalize(spec.Limits)
+	fsc, err := b.grants(spec)
+	if err != nil {
+		return nil, err
+	}
 	pages := uint32(min(limits.MemoryMB*16, maxPages))
 	rt, err := b.runtime(ctx, pages)
 	if err != nil {
@@ -139,7 +201,28 @@ func (b *Backend) Prepare(ctx context.Context, spec sandbox.Spec) (sandbox.Funct
 		return nil, err
 	}
 	b.log.Debug("wasm: compiled module", "digest", spec.Digest, "shape", shape, "bytes", len(spec.Code), "took", time.Since(start))
-	return newFunction(b, rt, compiled, shape, spec, limits), nil
+	return newFunction(b, rt, compiled, shape, spec, limits, fsc), nil
+}
+
+// grants returns the file system of spec's instances: the directories it
+// asks for, as its namespace is granted them; nil for none (no files).
+func (b *Backend) grants(spec sandbox.Spec) (wazero.FSConfig, error) {
+	if len(spec.Dirs) == 0 {
+		return nil, nil
+	}
+	fsc := wazero.NewFSConfig()
+	for _, name := range spec.Dirs {
+		i := slices.IndexFunc(b.dirs, func(g DirGrant) bool { return g.Namespace == spec.Owner && g.Name == name })
+		if i < 0 {
+			return nil, gust.Errorf(gust.KindInvalid, "The directory '%s' is not granted to namespace '%s' on this node.", name, spec.Owner)
+		}
+		if g := b.dirs[i]; g.Writable {
+			fsc = fsc.WithDirMount(g.Path, "/"+name)
+		} else {
+			fsc = fsc.WithReadOnlyDirMount(g.Path, "/"+name)
+		}
+	}
+	return fsc, nil
 }
 
 // compileError classifies a failed compile. wazero reports a malformed module

@@ -36,7 +36,7 @@ type function struct {
 	closed   bool
 }
 
-func newFunction(b *Backend, rt wazero.Runtime, compiled wazero.CompiledModule, s shape, spec sandbox.Spec, limits sandbox.Limits) *function {
+func newFunction(b *Backend, rt wazero.Runtime, compiled wazero.CompiledModule, s shape, spec sandbox.Spec, limits sandbox.Limits, fsc wazero.FSConfig) *function {
 	argv0 := spec.Main
 	if argv0 == "" {
 		argv0 = "main"
@@ -58,6 +58,9 @@ func newFunction(b *Backend, rt wazero.Runtime, compiled wazero.CompiledModule, 
 			WithSysWalltime().
 			WithSysNanotime().
 			WithRandSource(rand.Reader),
+	}
+	if fsc != nil {
+		f.config = f.config.WithFSConfig(fsc) // only the granted directories
 	}
 	f.budget = spec.BudgetOf()
 	if s == reactor {

@@ -73,7 +73,7 @@ var fixtures = map[string]fixture{
 	"loop": {lang: langC}, "sleep": {lang: langC}, "membomb": {lang: langC},
 	"logs": {lang: langC}, "bigresult": {lang: langC}, "error": {lang: langC},
 	"exit": {lang: langC}, "errorexit": {lang: langC}, "notjson": {lang: langC},
-	"crash": {lang: langC}, "env": {lang: langC}, "webecho": {lang: langC},
+	"crash": {lang: langC}, "env": {lang: langC}, "webecho": {lang: langC}, "files": {lang: langC},
 	"creactor":  {lang: langC, reactor: true},
 	"gohello":   {lang: langGo},
 	"gomembomb": {lang: langGo},
