@@ -2,8 +2,8 @@ package api
 
 import (
 	"archive/zip"
-	"context"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"

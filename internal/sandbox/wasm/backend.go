@@ -18,14 +18,14 @@
 package wasm
 
 import (
-	"strings"
-	"slices"
-	"path/filepath"
-	"os"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
