@@ -233,6 +233,14 @@ func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 		b = append(b, '|')
 		b = strconv.AppendInt(b, int64(n), 10)
 	}
+	for _, p := range a.Parameters {
+		if p.Init { // part of the instances' environment
+			b = append(b, '|')
+			b = append(b, p.Key...)
+			b = append(b, '=')
+			b = append(b, p.Value...)
+		}
+	}
 	if raw, ok := a.Annotations.Get(sandbox.DirsAnnotation); ok {
 		// Granted directories depend on the owner: no sharing then.
 		b = append(b, '|')
@@ -241,6 +249,27 @@ func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 		b = append(b, raw...)
 	}
 	return b
+}
+
+// initEnv returns a's init parameters (OpenWhisk's "init": true) as the
+// environment of its instances: strings as they are, other JSON as text.
+func initEnv(a *gust.Action) map[string]string {
+	var env map[string]string
+	for _, p := range a.Parameters {
+		if !p.Init {
+			continue
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		var s string
+		if json.Unmarshal(p.Value, &s) == nil {
+			env[p.Key] = s
+		} else {
+			env[p.Key] = string(p.Value)
+		}
+	}
+	return env
 }
 
 // actionDirs reads the host directories a asks for.
@@ -324,7 +353,7 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 			Kind: a.Exec.Kind, Code: src, Digest: digest, Main: a.Exec.Main,
 			Limits: specLimits(a.Limits, inv.maxResult),
 			Budget: &budget{inv: inv, e: e, mb: a.Limits.Memory},
-			Owner:  a.Path().Namespace, Dirs: dirs,
+			Owner:  a.Path().Namespace, Dirs: dirs, Env: initEnv(a),
 		})
 	}
 	e.err = err

@@ -24,6 +24,10 @@ type Spec struct {
 	// only what its operator configured for that namespace.
 	Owner string
 	Dirs  []string
+	// Env holds the action's init parameters (OpenWhisk's "init": true):
+	// environment of the function's instances, set once when an instance
+	// is initialised, not passed per call.
+	Env map[string]string
 	// Budget, when set, is where the function takes Limits.MemoryMB for
 	// each instance it starts and gives it back when the instance ends.
 	Budget Budget

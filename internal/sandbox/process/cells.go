@@ -71,7 +71,7 @@ func (c *cellPool) start() {
 	defer c.b.bg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w, err := c.b.startWorker(ctx, c.rt, "", c.b.cfg.StemCellMemoryMB)
+	w, err := c.b.startWorker(ctx, c.rt, "", c.b.cfg.StemCellMemoryMB, nil)
 	if err == nil {
 		// Whatever a cell logs while starting belongs to no activation.
 		if err = w.awaitReady(ctx, time.Now().Add(30*time.Second), sandbox.NewLogBuffer(0)); err != nil {

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +28,7 @@ type function struct {
 	initMsg []byte // the launcher's init line
 	pool    *pool
 	budget  sandbox.Budget // memory for each worker (and the zygote)
+	env     []string       // init parameters as KEY=VALUE, for executables (no launcher)
 
 	// Zygote (zygote_linux.go), for kinds that have one.
 	zygoteMsg    []byte        // init line that makes the launcher a zygote
@@ -57,6 +60,9 @@ func newFunction(b *Backend, rt *runtimeKind, code *codeDir, spec sandbox.Spec) 
 		main = "main"
 	}
 	init := map[string]any{"main": main, "dir": appDir, "entry": code.entry, "plain": code.plain}
+	if len(spec.Env) > 0 {
+		init["env"] = spec.Env // the launcher sets them before loading the code
+	}
 	initMsg, _ := json.Marshal(map[string]any{"init": init})
 	f := &function{
 		b: b, rt: rt, code: code, limits: l,
@@ -64,6 +70,9 @@ func newFunction(b *Backend, rt *runtimeKind, code *codeDir, spec sandbox.Spec) 
 		initMsg: append(initMsg, '\n'),
 		pool:    newPool(b.cfg.MaxWorkersPerFunction),
 		budget:  spec.BudgetOf(),
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		f.env = append(f.env, k+"="+spec.Env[k])
 	}
 	if rt.zygote {
 		init["zygote"] = true
@@ -253,7 +262,7 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 		sctx, cancel := context.WithTimeout(ctx, sandboxSetupTimeout)
 		defer cancel()
 		var err error
-		if w, err = f.b.startWorker(sctx, f.rt, f.code.dir, f.limits.MemoryMB); err != nil {
+		if w, err = f.b.startWorker(sctx, f.rt, f.code.dir, f.limits.MemoryMB, f.env); err != nil {
 			return nil, err
 		}
 		if f.rt.markers {

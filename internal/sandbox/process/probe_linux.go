@@ -92,7 +92,7 @@ func (b *Backend) probe(ctx context.Context, rt *runtimeKind) (*worker, error) {
 	if err := checkVersion(ctx, rt); err != nil {
 		return nil, err
 	}
-	w, err := b.startWorker(ctx, rt, "", b.cfg.StemCellMemoryMB)
+	w, err := b.startWorker(ctx, rt, "", b.cfg.StemCellMemoryMB, nil)
 	if err != nil {
 		hint := ""
 		if strings.Contains(err.Error(), "permission denied") {

@@ -37,7 +37,10 @@ type worker struct {
 // startWorker starts a sandbox for rt with codeDir as /app. An empty
 // codeDir makes a stem cell: /app is a directory of its own, empty until
 // the cell is given to a function.
-func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir string, memoryMB int) (*worker, error) {
+//
+// env is added to the sandbox's environment (an executable's init
+// parameters; launcher kinds get theirs with the init).
+func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir string, memoryMB int, env []string) (*worker, error) {
 	w := &worker{
 		b: b, rt: rt, id: newID(),
 		resBuf:  make([]byte, 0, 4096),
@@ -75,7 +78,7 @@ func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir stri
 	p, err := b.spawn(ctx, spawnOpts{
 		id:     w.id,
 		argv:   rt.argv(rt.zygote),
-		env:    b.sandboxEnv(),
+		env:    append(b.sandboxEnv(), env...),
 		dir:    appDir,
 		mounts: mounts,
 		limits: b.cgroupLimits(memoryMB),

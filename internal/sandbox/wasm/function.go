@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +63,9 @@ func newFunction(b *Backend, rt wazero.Runtime, compiled wazero.CompiledModule, 
 	}
 	if fsc != nil {
 		f.config = f.config.WithFSConfig(fsc) // only the granted directories
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		f.config = f.config.WithEnv(k, spec.Env[k])
 	}
 	f.budget = spec.BudgetOf()
 	if s == reactor {
