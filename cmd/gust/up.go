@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gust-faas/gust/internal/sandbox/process"
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
 	"io"
 	"log/slog"
@@ -39,6 +40,20 @@ type upSettings struct {
 	mqttAddr   string
 	natsAddr   string
 	wasmDirs   []wasm.DirGrant
+	tmpMB      int
+	pids       int
+	workers    int
+	cpus       float64
+	noZygote   bool
+}
+
+// envInt reads an integer setting from the environment, def when unset.
+func envInt(name string, def int) (int, error) {
+	n, err := strconv.Atoi(envOr(name, strconv.Itoa(def)))
+	if err != nil {
+		return 0, usageError{fmt.Errorf("%s: %w", name, err)}
+	}
+	return n, nil
 }
 
 func envOr(name, def string) string {
@@ -70,24 +85,24 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	fs.Int64Var(&s.maxRecords, "activation-max-records", 1_000_000, "most activation records kept")
 	fs.DurationVar(&s.drain, "drain-timeout", 60*time.Second, "how long Ctrl-C waits for running activations")
 	def := gust.DefaultLimits()
-	perMinute, err := strconv.Atoi(envOr("GUST_INVOCATIONS_PER_MINUTE", strconv.Itoa(def.InvocationsPerMinute)))
+	perMinute, err := envInt("GUST_INVOCATIONS_PER_MINUTE", def.InvocationsPerMinute)
 	if err != nil {
-		return s, usageError{fmt.Errorf("GUST_INVOCATIONS_PER_MINUTE: %w", err)}
+		return s, err
 	}
-	concurrent, err := strconv.Atoi(envOr("GUST_CONCURRENT_INVOCATIONS", strconv.Itoa(def.ConcurrentInvocations)))
+	concurrent, err := envInt("GUST_CONCURRENT_INVOCATIONS", def.ConcurrentInvocations)
 	if err != nil {
-		return s, usageError{fmt.Errorf("GUST_CONCURRENT_INVOCATIONS: %w", err)}
+		return s, err
 	}
-	invMB, err := strconv.Atoi(envOr("GUST_INVOKER_MEMORY", strconv.Itoa(app.DefaultInvokerMemoryMB())))
+	invMB, err := envInt("GUST_INVOKER_MEMORY", app.DefaultInvokerMemoryMB())
 	if err != nil {
-		return s, usageError{fmt.Errorf("GUST_INVOKER_MEMORY: %w", err)}
+		return s, err
 	}
 	fs.StringVar(&s.keepAlive, "keep-alive", envOr("GUST_KEEP_ALIVE", "fixed:10m"), "how long idle functions stay warm: fixed:DURATION or hybrid (learns each action's idle times) (env GUST_KEEP_ALIVE)")
 	fs.StringVar(&s.python, "python", envOr("GUST_PYTHON", "/usr/bin/python3"), "interpreter of the python:3 kind (env GUST_PYTHON)")
 	fs.StringVar(&s.node, "node", envOr("GUST_NODE", "/usr/bin/node"), "interpreter of the nodejs:20 kind (env GUST_NODE)")
-	stem, err := strconv.Atoi(envOr("GUST_STEM_CELLS", "0"))
+	stem, err := envInt("GUST_STEM_CELLS", 0)
 	if err != nil {
-		return s, usageError{fmt.Errorf("GUST_STEM_CELLS: %w", err)}
+		return s, err
 	}
 	fs.StringVar(&s.mqttAddr, "mqtt-addr", envOr("GUST_MQTT_ADDR", ""), "host:port of an MQTT 3.1.1 listener for devices (user: namespace UUID, password: key); off when empty (env GUST_MQTT_ADDR)")
 	fs.StringVar(&s.natsAddr, "nats-addr", envOr("GUST_NATS_ADDR", ""), "host:port of a NATS client port for services whose messages fire triggers (user: namespace UUID, password: key); off when empty (env GUST_NATS_ADDR)")
@@ -107,8 +122,31 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 		}
 		return err
 	})
+	for _, o := range []struct {
+		p         *int
+		flag, env string
+		def       int
+		help      string
+	}{
+		{&s.tmpMB, "sandbox-tmp-mb", "GUST_SANDBOX_TMP_MB", process.DefaultTmpMB, "MB of each process sandbox's private /tmp (counted in its memory limit)"},
+		{&s.pids, "sandbox-pids", "GUST_SANDBOX_PIDS", process.DefaultPids, "processes and threads one process sandbox may have"},
+		{&s.workers, "workers-per-function", "GUST_WORKERS_PER_FUNCTION", process.DefaultMaxWorkers, "live workers (concurrent calls) of one process action"},
+	} {
+		v, err := envInt(o.env, o.def)
+		if err != nil {
+			return s, err
+		}
+		fs.IntVar(o.p, o.flag, v, o.help+" (env "+o.env+")")
+	}
+	cpus, err := strconv.ParseFloat(envOr("GUST_SANDBOX_CPUS", "0"), 64)
+	if err != nil || cpus < 0 {
+		return s, usageError{fmt.Errorf("GUST_SANDBOX_CPUS: want a number of cores such as 0.5")}
+	}
+	fs.Float64Var(&s.cpus, "sandbox-cpus", cpus, "cores one process sandbox may use (0: a share by its memory) (env GUST_SANDBOX_CPUS)")
+	noZygote, _ := strconv.ParseBool(envOr("GUST_NO_ZYGOTE", "false"))
+	fs.BoolVar(&s.noZygote, "no-zygote", noZygote, "start every Python worker itself instead of forking it from its action's zygote (env GUST_NO_ZYGOTE)")
 	fs.IntVar(&s.stemCells, "stem-cells", stem, "prewarmed code-less workers per interpreter (0: default of 1, negative: none) (env GUST_STEM_CELLS)")
-	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's running activations may reserve (env GUST_INVOKER_MEMORY)")
+	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's live instances, busy or idle, may hold, each its action's memory limit (env GUST_INVOKER_MEMORY)")
 	fs.IntVar(&s.perMinute, "invocations-per-minute", perMinute, "invocations a namespace may start per minute (env GUST_INVOCATIONS_PER_MINUTE)")
 	fs.IntVar(&s.concurrent, "concurrent-invocations", concurrent, "activations a namespace may have in flight (env GUST_CONCURRENT_INVOCATIONS)")
 	fs.Usage = func() {
@@ -152,6 +190,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		SyncAlways: s.syncAlways, ActivationMaxAge: s.retention, ActivationMaxCount: s.maxRecords,
 		DrainTimeout: s.drain, Build: version, InvokerMemoryMB: s.invokerMB, KeepAlive: s.keepAlive,
 		Python: s.python, Node: s.node, StemCells: s.stemCells, MQTTAddr: s.mqttAddr, NATSAddr: s.natsAddr, WasmDirs: s.wasmDirs,
+		SandboxTmpMB: s.tmpMB, SandboxPids: s.pids, SandboxCPUs: s.cpus, WorkersPerFunction: s.workers, NoZygote: s.noZygote,
 	})
 	if err != nil {
 		return err

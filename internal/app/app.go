@@ -70,6 +70,10 @@ type Config struct {
 	// kinds; defaults /usr/bin/python3 and /usr/bin/node, never a PATH lookup.
 	Python, Node string
 	StemCells    int // prewarmed code-less workers per interpreter kind; 0: default, negative: none
+	// Process sandbox settings (process.Config); zero: its defaults.
+	SandboxTmpMB, SandboxPids, WorkersPerFunction int
+	SandboxCPUs                                   float64
+	NoZygote                                      bool
 	// KeepAlive is the keep-alive policy of idle functions: "fixed:DURATION"
 	// (default fixed:10m, as OpenWhisk) or "hybrid" (the hybrid histogram
 	// policy of Shahrad et al., learning each action's idle times).
@@ -248,6 +252,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	if a.process, err = process.New(process.Config{
 		Logger: log, Python: cfg.Python, Node: cfg.Node, StemCells: cfg.StemCells,
+		TmpMB: cfg.SandboxTmpMB, Pids: cfg.SandboxPids, CPUs: cfg.SandboxCPUs, MaxWorkersPerFunction: cfg.WorkersPerFunction, NoZygote: cfg.NoZygote,
 		Env: map[string]string{"__OW_API_HOST": apiHost},
 		// The invoker closes idle workers by its keep-alive policy; the
 		// backend's own timeout only catches what it misses.
