@@ -225,7 +225,7 @@ func TestValidation(t *testing.T) {
 		{"memory", "mem", withExec(`,"limits":{"memory":5000}`), 400, []string{"memory 5000 MB"}},
 		{"timeout", "tmo", withExec(`,"limits":{"timeout":50}`), 400, []string{"timeout 50 milliseconds"}},
 		{"logs", "logs", withExec(`,"limits":{"logs":11}`), 400, []string{"logs 11 MB"}},
-		{"concurrency", "conc", withExec(`,"limits":{"concurrency":2}`), 400, []string{"concurrency 2"}},
+		{"concurrency", "conc", withExec(`,"limits":{"concurrency":101}`), 400, []string{"concurrency 101 is outside the allowed range of 1 to 100"}},
 		{"bad kind", "cobol", `{"exec":{"kind":"cobol:9","code":"x"}}`, 400,
 			[]string{"The specified runtime 'cobol:9' is not supported by this platform. Valid values are: ", "wasm"}},
 		{"no kind", "nokind", `{"exec":{"code":"` + hello + `"}}`, 400, nil},

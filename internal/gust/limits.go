@@ -40,7 +40,7 @@ func DefaultLimits() SystemLimits {
 		MinActionTimeout:      100,
 		MaxActionTimeout:      300000,
 		MinActionConcurrency:  1,
-		MaxActionConcurrency:  1,
+		MaxActionConcurrency:  100, // several activations at once on one Node.js instance (process.Limits.Concurrency)
 		MaxParameterSize:      1 << 20,
 		MaxPayloadSize:        1 << 20,
 		MaxResultSize:         1 << 20,

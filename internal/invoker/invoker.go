@@ -217,6 +217,7 @@ func specLimits(l gust.Limits, maxResult int) sandbox.Limits {
 		Timeout:     time.Duration(l.Timeout) * time.Millisecond,
 		LogBytes:    l.Logs << 20,
 		ResultBytes: maxResult,
+		Concurrency: l.Concurrency,
 	}
 }
 
@@ -229,7 +230,7 @@ func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 	b = append(b, digest...)
 	b = append(b, '|')
 	b = append(b, a.Exec.Main...)
-	for _, n := range [...]int{l.Memory, l.Timeout, l.Logs} {
+	for _, n := range [...]int{l.Memory, l.Timeout, l.Logs, l.Concurrency} {
 		b = append(b, '|')
 		b = strconv.AppendInt(b, int64(n), 10)
 	}

@@ -78,6 +78,9 @@ type Limits struct {
 	Timeout     time.Duration // wall time of one call, init included
 	LogBytes    int           // bytes of log output kept per call; more is truncated with a marker line
 	ResultBytes int           // bytes of result accepted
+	// Concurrency is how many calls one instance may serve at once, where
+	// the kind can (Node.js); 0 or 1: one at a time.
+	Concurrency int
 }
 
 // Call is one activation handed to a function.

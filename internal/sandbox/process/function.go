@@ -38,6 +38,12 @@ type function struct {
 	noZygote     bool          // no forks: the code starts threads as it loads, or forks failed
 	forkFailures int           // calls in a row that got no forked worker
 
+	// Concurrent workers (mux_linux.go), when the kind and limits allow.
+	concurrency int
+	muxMu       sync.Mutex
+	muxes       []*muxWorker
+	muxStart    sync.Mutex // held while a concurrent worker starts
+
 	mu       sync.Mutex
 	inflight int
 	closed   bool
@@ -63,13 +69,20 @@ func newFunction(b *Backend, rt *runtimeKind, code *codeDir, spec sandbox.Spec) 
 	if len(spec.Env) > 0 {
 		init["env"] = spec.Env // the launcher sets them before loading the code
 	}
+	concurrency := 1
+	if rt.concurrent && l.Concurrency > 1 {
+		concurrency = l.Concurrency
+		init["concurrency"] = concurrency
+	}
 	initMsg, _ := json.Marshal(map[string]any{"init": init})
 	f := &function{
 		b: b, rt: rt, code: code, limits: l,
 		cg:      b.cgroupLimits(l.MemoryMB),
 		initMsg: append(initMsg, '\n'),
-		pool:    newPool(b.cfg.MaxWorkersPerFunction),
+		pool:    newPool(b.cfg.MaxWorkersPerFunction * concurrency),
 		budget:  spec.BudgetOf(),
+
+		concurrency: concurrency,
 	}
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		f.env = append(f.env, k+"="+spec.Env[k])
@@ -93,6 +106,9 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 		return nil, fmt.Errorf("process: waiting for a worker: %w", err)
 	}
 	defer f.pool.release()
+	if f.concurrency > 1 {
+		return f.invokeConcurrent(ctx, call)
+	}
 
 	// The time limit starts once a worker slot is ours (waiting for one is
 	// queueing, not the function's time) and covers init and run. Creating
@@ -167,6 +183,9 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 // it reports StartPrewarmed. What the code logs while loading is dropped,
 // and code that fails to load is left for that call to report.
 func (f *function) Prewarm(ctx context.Context) error {
+	if f.concurrency > 1 {
+		return nil // a concurrent worker is made by the first call; one serves many
+	}
 	if err := f.enter(); err != nil {
 		return err
 	}
@@ -348,6 +367,7 @@ func (f *function) Idle() int {
 	f.pool.mu.Lock()
 	n := len(f.pool.idle)
 	f.pool.mu.Unlock()
+	n += f.muxIdle() // free call slots of concurrent workers
 	if f.spareWorker(false) != nil {
 		n++
 	}
@@ -369,6 +389,9 @@ func (f *function) Trim(expired func(pos int, idleSince time.Time) bool, max int
 	}
 	if max > 0 && n >= max {
 		return n
+	}
+	if f.concurrency > 1 {
+		return n + f.trimMuxes(expired, max-n)
 	}
 	old := f.pool.trim(expired, max-n)
 	for _, w := range old {
@@ -415,12 +438,14 @@ func (f *function) closeIdle() {
 	for _, w := range f.pool.close() {
 		w.destroy()
 	}
+	f.trimMuxes(func(int, time.Time) bool { return true }, 0)
 }
 
 func (f *function) evictIdle(before time.Time) {
 	for _, w := range f.pool.evict(before) {
 		w.destroy()
 	}
+	f.trimMuxes(func(_ int, since time.Time) bool { return since.Before(before) }, 0)
 	f.evictZygote(before)
 }
 

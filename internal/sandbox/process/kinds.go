@@ -41,6 +41,9 @@ type runtimeKind struct {
 	// zygote: the launcher can become its function's fork server
 	// (zygote_linux.go).
 	zygote bool
+	// concurrent: the launcher can run several activations at once
+	// (mux_linux.go).
+	concurrent bool
 	// hideProtocol: the init helper moves the protocol pipes away from fds
 	// 0 and 3 before the exec and appends their numbers to argv
 	// (initSpec.HideProtocol), for a launcher that cannot do it itself.
@@ -73,7 +76,7 @@ type RuntimeInfo = sandbox.RuntimeInfo
 func newKinds(cfg Config) ([]*runtimeKind, map[string]string) {
 	kinds := []*runtimeKind{
 		{name: KindPython, interpreter: cfg.Python, launcher: "launcher.py", markers: true, stem: true, zygote: !cfg.NoZygote},
-		{name: KindNode, interpreter: cfg.Node, launcher: "launcher.js", markers: true, stem: true, hideProtocol: true},
+		{name: KindNode, interpreter: cfg.Node, launcher: "launcher.js", markers: true, stem: true, hideProtocol: true, concurrent: true},
 		{name: KindGo},
 		{name: KindNative},
 	}

@@ -16,6 +16,13 @@
 // So the function cannot read the next request (process.stdin) or forge a
 // reply by accident.
 //
+// With "concurrency": N > 1 in the init, up to N activations run at once
+// (OpenWhisk's intra-container concurrency). Each request's activation is
+// tracked with AsyncLocalStorage; every line the function writes to stdout
+// or stderr, its end marker and its reply are prefixed with
+// "<activation id>\t", so the invoker can tell them apart; output written
+// outside any activation (a timer left over) carries no prefix.
+//
 // OpenWhisk's Node.js semantics: main may be a global function of plain
 // source or an exported one; a returned Promise is awaited; a rejected
 // Promise is an application error; a thrown exception is a developer error.
@@ -25,6 +32,7 @@ const net = require('net');
 const path = require('path');
 const Module = require('module');
 const readline = require('readline');
+const { AsyncLocalStorage } = require('async_hooks');
 
 const [requestFd, replyFd] = process.argv.slice(2, 4).map(Number);
 
@@ -116,6 +124,46 @@ async function run(fn, msg) {
   return ['R', out];
 }
 
+// Concurrent mode: prefix each line of the function's output with its
+// activation's id (the first write of a line carries it).
+const current = new AsyncLocalStorage();
+
+function tagStream(stream) {
+  const write = stream.write.bind(stream);
+  const atStart = new Map(); // activation id -> next write starts a line
+  stream.write = (chunk, encoding, cb) => {
+    const id = current.getStore();
+    if (id === undefined) return write(chunk, encoding, cb);
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    let out = '';
+    let start = atStart.get(id) !== false;
+    for (const piece of text.split(/(?<=\n)/)) {
+      out += (start ? id + '\t' : '') + piece;
+      start = piece.endsWith('\n');
+    }
+    atStart.set(id, start);
+    if (start) atStart.delete(id);
+    return write(out, typeof encoding === 'function' ? encoding : cb);
+  };
+}
+
+async function serveConcurrently(lines, fn) {
+  tagStream(process.stdout);
+  tagStream(process.stderr);
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const line = next.value;
+    const msg = JSON.parse(line);
+    const id = msg.activation_id;
+    current.run(id, async () => {
+      const [kind, out] = await run(fn, msg);
+      // Tagged by the storage: the markers end this activation's output.
+      process.stdout.write(MARK);
+      process.stderr.write(MARK);
+      writeAll(replyFd, id + '\t' + kind + out + '\n');
+    });
+  }
+}
+
 async function main() {
   if (!Number.isInteger(requestFd) || !Number.isInteger(replyFd)) {
     throw new Error('usage: launcher.js <request fd> <reply fd>');
@@ -126,8 +174,9 @@ async function main() {
   const input = new net.Socket({ fd: requestFd, readable: true, writable: false });
   const rl = readline.createInterface({ input, crlfDelay: Infinity, terminal: false });
   let fn;
-  for await (const line of rl) {
-    const msg = JSON.parse(line);
+  const lines = rl[Symbol.asyncIterator]();
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const msg = JSON.parse(next.value);
     if (fn === undefined) {
       const init = msg.init || {};
       for (const [k, v] of Object.entries(init.env || {})) process.env[k] = String(v);
@@ -139,6 +188,7 @@ async function main() {
         return;
       }
       reply('R', '{"ok":true}');
+      if (init.concurrency > 1) return serveConcurrently(lines, fn);
       continue;
     }
     const [kind, out] = await run(fn, msg);

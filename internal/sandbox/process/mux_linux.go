@@ -1,0 +1,527 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
+)
+
+// Concurrent workers: a Node.js action whose limits allow several
+// activations at once (Limits.Concurrency > 1, OpenWhisk's intra-container
+// concurrency) runs up to that many on one worker. Its launcher prefixes
+// every output line, end marker and reply with "<activation id>\t"
+// (launchers/launcher.js), and one goroutine per worker reads its pipes
+// and hands each line to the call it belongs to. Output without a prefix
+// (written outside any activation) goes to the oldest call in flight.
+//
+// One call's timeout or memory breach ends the worker, and with it the
+// other calls it was running: a function stuck in a loop blocks the event
+// loop of every call anyway.
+
+// muxWorker is a worker serving several calls at once.
+type muxWorker struct {
+	w *worker
+	n int // most calls at once
+
+	mu        sync.Mutex
+	calls     map[string]*muxCall // by activation id, in flight
+	order     []string            // activation ids in the order they came
+	reserved  int                 // slots taken by callers not yet registered
+	idleSince time.Time           // when the last call ended; zero while busy
+	dead      bool                // its pipes closed or it was ended
+	broken    bool                // a reply overflowed: the rest is in the pipe
+	killed    bool                // end ran
+	how       failure             // how end found it
+	stdin     sync.Mutex          // one request line at a time
+}
+
+// muxCall is one call in flight on a muxWorker.
+type muxCall struct {
+	logs           *sandbox.LogBuffer
+	line           []byte // the reply, without its prefix; nil until it came
+	size           int
+	overflow       bool
+	outEnd, errEnd bool // the markers of its stdout and stderr came
+	done           chan struct{}
+	ended          bool // done was closed
+}
+
+func (c *muxCall) complete() bool { return c.line != nil && c.outEnd && c.errEnd }
+
+func (c *muxCall) finish() {
+	if !c.ended {
+		c.ended = true
+		close(c.done)
+	}
+}
+
+// newMux makes w, initialised, a concurrent worker and starts reading it.
+func newMux(w *worker, n, resultLimit int) *muxWorker {
+	m := &muxWorker{w: w, n: n, calls: map[string]*muxCall{}, idleSince: time.Now()}
+	go m.read(resultLimit)
+	return m
+}
+
+// idPrefix reports whether line starts with a 32-hex activation id and a
+// tab, returning the id.
+func idPrefix(line []byte) (string, bool) {
+	if len(line) < 33 || line[32] != '\t' {
+		return "", false
+	}
+	for _, c := range line[:32] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	return string(line[:32]), true
+}
+
+// read polls the worker's stdout, stderr and result pipes until it ends,
+// routing each complete line to its call.
+func (m *muxWorker) read(resultLimit int) {
+	w := m.w
+	p := w.p
+	var pending [3][]byte // partial lines: stdout, stderr, result
+	fds := [3]int{p.stdout, p.stderr, p.result}
+	scratch := make([]byte, 64<<10)
+	open := 3
+	for open > 0 {
+		pfds := make([]unix.PollFd, 0, 3)
+		for _, fd := range fds {
+			if fd >= 0 {
+				pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+			}
+		}
+		if _, err := unix.Poll(pfds, 200); err != nil && err != unix.EINTR {
+			break
+		}
+		for i, fd := range fds {
+			if fd < 0 {
+				continue
+			}
+			for {
+				n, err := unix.Read(fd, scratch)
+				if n > 0 {
+					pending[i] = append(pending[i], scratch[:n]...)
+					pending[i] = m.lines(i, pending[i], resultLimit)
+					continue
+				}
+				if err == unix.EAGAIN {
+					break
+				}
+				if err == unix.EINTR {
+					continue
+				}
+				fds[i] = -1 // EOF or error: the worker is gone
+				open--
+				break
+			}
+		}
+		if fds[2] < 0 {
+			break // no more replies can come
+		}
+	}
+	m.fail()
+	_, _ = m.end(errExited, nil) // its cgroup and memory go now, even if no call was in flight
+}
+
+// lines hands the complete lines of buf (from stream i: 0 stdout, 1
+// stderr, 2 result) to their calls and returns what is left.
+func (m *muxWorker) lines(i int, buf []byte, resultLimit int) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for {
+		nl := bytes.IndexByte(buf, '\n')
+		if nl < 0 {
+			id, ok := idPrefix(buf)
+			switch {
+			case i < 2 && len(buf) > maxPartialLine:
+				text := buf
+				if ok {
+					text = buf[33:]
+				}
+				m.logLocked(i, id, append(text[:len(text):len(text)], '\n'))
+				return buf[:0]
+			case i == 2 && len(buf) > resultLimit+33:
+				// A reply over the limit: it is not read further, and the
+				// rest of it stays in the pipe, so the worker must end.
+				m.broken = true
+				if c := m.calls[id]; ok && c != nil {
+					c.line, c.size, c.overflow = bytes.Clone(buf[33:33+resultLimit+1]), len(buf)-33, true
+					c.outEnd, c.errEnd = true, true
+					c.finish()
+				}
+				return buf[:0]
+			}
+			return buf
+		}
+		line := buf[:nl+1]
+		buf = buf[nl+1:]
+		id, ok := idPrefix(line)
+		if i == 2 {
+			c := m.calls[id]
+			if !ok || c == nil {
+				continue // a reply for nobody: a call that gave up
+			}
+			payload := line[33 : len(line)-1]
+			c.size = len(payload)
+			if len(payload) > resultLimit {
+				c.overflow = true
+				payload = payload[:resultLimit+1]
+			}
+			c.line = bytes.Clone(payload)
+			if c.complete() {
+				c.finish()
+			}
+			continue
+		}
+		text := line
+		if ok {
+			text = line[33:]
+		}
+		if ok && bytes.Equal(bytes.TrimSuffix(text, []byte("\n")), marker) {
+			if c := m.calls[id]; c != nil {
+				if i == 0 {
+					c.outEnd = true
+				} else {
+					c.errEnd = true
+				}
+				if c.complete() {
+					c.finish()
+				}
+			}
+			continue
+		}
+		m.logLocked(i, id, text)
+	}
+}
+
+// logLocked writes text to the log of call id, or, for output of no call,
+// of the oldest call in flight.
+func (m *muxWorker) logLocked(i int, id string, text []byte) {
+	c := m.calls[id]
+	if c == nil && len(m.order) > 0 {
+		c = m.calls[m.order[0]]
+	}
+	if c == nil {
+		return
+	}
+	if i == 0 {
+		_, _ = c.logs.Stdout().Write(text)
+	} else {
+		_, _ = c.logs.Stderr().Write(text)
+	}
+}
+
+// fail ends every call in flight: the worker is gone.
+func (m *muxWorker) fail() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dead = true
+	for _, c := range m.calls {
+		c.finish()
+	}
+}
+
+// take reserves a call slot, or reports that the worker is full or dead.
+func (m *muxWorker) take() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead || len(m.calls)+m.reserved >= m.n {
+		return false
+	}
+	m.reserved++
+	m.idleSince = time.Time{}
+	return true
+}
+
+// call runs one activation on m, whose slot the caller took.
+func (m *muxWorker) call(ctx context.Context, id string, req []byte, deadline time.Time, logs *sandbox.LogBuffer) (*muxCall, error) {
+	c := &muxCall{logs: logs, done: make(chan struct{})}
+	m.mu.Lock()
+	m.reserved--
+	if m.dead {
+		m.mu.Unlock()
+		return nil, errExited
+	}
+	if _, dup := m.calls[id]; dup || len(id) != 32 {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("process: activation id %q already running or not valid", id)
+	}
+	m.calls[id] = c
+	m.order = append(m.order, id)
+	m.mu.Unlock()
+	defer m.forget(id)
+
+	if err := m.write(req, deadline); err != nil {
+		return c, err
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+		return c, errTimedOut
+	case <-ctx.Done():
+		return c, context.Cause(ctx)
+	}
+	m.mu.Lock()
+	complete := c.complete()
+	m.mu.Unlock()
+	if !complete {
+		return c, errExited
+	}
+	return c, nil
+}
+
+// write sends one request line, waiting for room in the pipe until
+// deadline.
+func (m *muxWorker) write(req []byte, deadline time.Time) error {
+	m.stdin.Lock()
+	defer m.stdin.Unlock()
+	fd := m.w.p.stdin
+	for len(req) > 0 {
+		n, err := unix.Write(fd, req)
+		if n > 0 {
+			req = req[n:]
+			continue
+		}
+		switch {
+		case err == unix.EAGAIN:
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				return errTimedOut
+			}
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			_, _ = unix.Poll(pfd, int(min(wait, 100*time.Millisecond)/time.Millisecond)+1)
+		case err == unix.EINTR:
+		default:
+			return errExited
+		}
+	}
+	return nil
+}
+
+func (m *muxWorker) forget(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.calls, id)
+	for i, o := range m.order {
+		if o == id {
+			m.order = append(m.order[:i], m.order[i+1:]...)
+			break
+		}
+	}
+	if len(m.calls) == 0 && m.reserved == 0 {
+		m.idleSince = time.Now()
+	}
+}
+
+// free returns how many more calls m can take now, and since when it is
+// idle (zero while a call runs).
+func (m *muxWorker) free() (int, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead {
+		return 0, time.Time{}
+	}
+	return m.n - len(m.calls) - m.reserved, m.idleSince
+}
+
+// invokeConcurrent runs call on one of f's concurrent workers, starting
+// one when all are full. The caller holds a slot of f's pool.
+func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sandbox.Result, error) {
+	deadline := time.Now().Add(f.limits.Timeout)
+	logs := sandbox.NewLogBuffer(f.limits.LogBytes)
+	res := &sandbox.Result{Start: sandbox.StartWarm}
+	m := f.muxTake()
+	if m == nil {
+		// One worker starts at a time: calls arriving together wait for
+		// it and share it, rather than each starting its own.
+		f.muxStart.Lock()
+		if m = f.muxTake(); m == nil {
+			w, err := f.start(ctx, &deadline, logs, res)
+			if err != nil || w == nil {
+				f.muxStart.Unlock()
+				if err != nil {
+					return nil, err
+				}
+				res.Logs = logs.Lines() // the code failed to initialise; res says how
+				return res, nil
+			}
+			m = newMux(w, f.limits.Concurrency, f.limits.ResultBytes+1) // +1: the R/E prefix
+			m.take()
+			f.muxMu.Lock()
+			f.muxes = append(f.muxes, m)
+			f.muxMu.Unlock()
+		} else {
+			deadline = time.Now().Add(f.limits.Timeout) // waiting for the start was the platform's time
+		}
+		f.muxStart.Unlock()
+	}
+	req, err := appendRequest(nil, call.Params, call.Env)
+	if err != nil {
+		return nil, fmt.Errorf("process: %w", err)
+	}
+	c, err := m.call(ctx, call.Env["__OW_ACTIVATION_ID"], req, deadline, logs)
+	if err != nil {
+		how := failExited
+		if errors.Is(err, errTimedOut) {
+			how = failTimeout
+		}
+		if ended, eerr := m.end(err, logs); eerr != nil {
+			return nil, eerr
+		} else if ended == failMemory {
+			how = failMemory
+		}
+		if how == failExited {
+			_, _ = logs.Stderr().Write([]byte("The action's process ended while it ran this activation and others at once.\n"))
+		}
+		res.Status = gust.StatusDeveloperError
+		switch how {
+		case failTimeout:
+			res.TimedOut = true
+			res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
+		case failMemory:
+			res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
+		default:
+			res.Result = gust.ErrorResult(msgExited)
+		}
+		res.Logs = logs.Lines()
+		return res, nil
+	}
+	m.mu.Lock()
+	r := reply{line: c.line, size: c.size, complete: !c.overflow, overflow: c.overflow}
+	broken := m.broken
+	m.mu.Unlock()
+	o := classify(r, f.limits.ResultBytes, true)
+	res.Status, res.Result = o.status, o.result
+	res.Logs = logs.Lines()
+	if !o.keep || broken {
+		_, _ = m.end(errExited, logs) // a broken reply: the worker is not trusted again
+	}
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed { // unloaded while this call ran: its idle workers go now
+		f.trimMuxes(func(int, time.Time) bool { return true }, 0)
+	}
+	return res, nil
+}
+
+// muxTake returns a concurrent worker of f with a slot taken for the
+// caller, the busiest first (so idle ones go idle for good and can be
+// trimmed), or nil when all are full.
+func (f *function) muxTake() *muxWorker {
+	f.muxMu.Lock()
+	defer f.muxMu.Unlock()
+	var best *muxWorker
+	bestFree := 0
+	kept := f.muxes[:0]
+	for _, m := range f.muxes {
+		free, _ := m.free()
+		m.mu.Lock()
+		dead := m.dead
+		m.mu.Unlock()
+		if dead {
+			continue
+		}
+		kept = append(kept, m)
+		if free > 0 && (best == nil || free < bestFree) {
+			best, bestFree = m, free
+		}
+	}
+	clear(f.muxes[len(kept):])
+	f.muxes = kept
+	if best != nil && best.take() {
+		return best
+	}
+	return nil
+}
+
+// end kills m's worker (once) and says how it ended; its other calls fail.
+func (m *muxWorker) end(err error, _ *sandbox.LogBuffer) (failure, error) {
+	m.mu.Lock()
+	if m.killed {
+		how := m.how
+		m.mu.Unlock()
+		if m.w.b.isClosed() {
+			return 0, errClosed
+		}
+		// Ended already: by this caller's own timeout, or as the worker
+		// ended for another call (out of memory, a crash).
+		if how != failMemory && errors.Is(err, errTimedOut) {
+			return failTimeout, nil
+		}
+		return how, nil
+	}
+	m.killed, m.dead = true, true
+	m.mu.Unlock()
+	w := m.w
+	w.p.kill()
+	<-w.p.exited
+	oom := w.p.cg != nil && w.p.cg.oomKills() > 0
+	w.destroy()
+	m.fail()
+	how := failExited
+	switch {
+	case oom:
+		how = failMemory
+	case errors.Is(err, errTimedOut):
+		how = failTimeout
+	}
+	m.mu.Lock()
+	m.how = how
+	m.mu.Unlock()
+	if w.b.isClosed() {
+		return 0, errClosed
+	}
+	return how, nil
+}
+
+// trimMuxes ends f's idle concurrent workers for which expired says so (pos
+// 1 is the most recently used), at most max, and returns how many it ended.
+func (f *function) trimMuxes(expired func(pos int, idleSince time.Time) bool, max int) int {
+	f.muxMu.Lock()
+	var idle []*muxWorker
+	for _, m := range f.muxes {
+		if free, since := m.free(); free == m.n && !since.IsZero() {
+			idle = append(idle, m)
+		}
+	}
+	f.muxMu.Unlock()
+	n := 0
+	for i, m := range idle {
+		if max > 0 && n >= max {
+			break
+		}
+		_, since := m.free()
+		if since.IsZero() || !expired(len(idle)-i, since) {
+			continue
+		}
+		if _, err := m.end(errExited, sandbox.NewLogBuffer(0)); err == nil || errors.Is(err, errClosed) {
+			n++
+		}
+	}
+	return n
+}
+
+// muxIdle returns the call slots free on f's concurrent workers.
+func (f *function) muxIdle() int {
+	f.muxMu.Lock()
+	defer f.muxMu.Unlock()
+	n := 0
+	for _, m := range f.muxes {
+		free, _ := m.free()
+		n += free
+	}
+	return n
+}

@@ -1,0 +1,139 @@
+//go:build linux
+
+package process
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
+)
+
+// nodeConcurrent waits, logs around the wait, and says which worker
+// served it.
+const nodeConcurrent = `
+const worker = Math.random(); // pids repeat: each sandbox has its own pid namespace
+async function main(p) {
+  console.log("start " + p.n);
+  await new Promise(r => setTimeout(r, p.ms || 300));
+  console.error("end " + p.n);
+  if (p.fail) throw new Error("failed " + p.n);
+  return { n: p.n, pid: worker };
+}`
+
+// TestConcurrentNode: with Concurrency > 1, one Node.js worker runs that
+// many activations at once, and each call gets exactly its own logs and
+// result.
+func TestConcurrentNode(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		t.Skip(b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 4
+	f := prepare(t, b, KindNode, nodeConcurrent, l)
+	call(t, f, `{"n":0,"ms":1}`) // a warm worker first
+
+	type out struct {
+		res *sandbox.Result
+		d   time.Duration
+	}
+	results := make([]out, 4)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range results {
+		wg.Go(func() {
+			res := call(t, f, `{"n":`+string(rune('1'+i))+`,"ms":400}`)
+			results[i] = out{res, time.Since(t0)}
+		})
+	}
+	wg.Wait()
+	pids := map[float64]bool{}
+	for i, o := range results {
+		wantStatus(t, o.res, gust.StatusSuccess)
+		m := resultMap(t, o.res)
+		if m["n"] != float64(i+1) {
+			t.Errorf("call %d got the result of %v", i+1, m["n"])
+		}
+		pids[m["pid"].(float64)] = true
+		logs := logTexts(o.res)
+		n := string(rune('1' + i))
+		if len(logs) != 2 || !strings.Contains(logs[0], "start "+n) || !strings.Contains(logs[1], "end "+n) {
+			t.Errorf("call %d logs %q, want its own start and end", i+1, logs)
+		}
+	}
+	if len(pids) != 1 {
+		t.Errorf("4 concurrent calls ran on %d workers, want 1", len(pids))
+	}
+	if elapsed := time.Since(t0); elapsed > 1200*time.Millisecond {
+		t.Errorf("4 calls of 400 ms took %v: they did not run at once", elapsed)
+	}
+	if n := f.(*function).muxIdle(); n != 4 {
+		t.Errorf("%d free slots after the calls, want 4", n)
+	}
+	// A fifth call beyond the limit gets a second worker.
+	var more []*sandbox.Result
+	var mu sync.Mutex
+	for range 5 {
+		wg.Go(func() {
+			r := call(t, f, `{"n":9,"ms":300}`)
+			mu.Lock()
+			more = append(more, r)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	pids = map[float64]bool{}
+	for _, r := range more {
+		wantStatus(t, r, gust.StatusSuccess)
+		pids[resultMap(t, r)["pid"].(float64)] = true
+	}
+	if len(pids) != 2 {
+		t.Errorf("5 calls at a concurrency of 4 ran on %d workers, want 2", len(pids))
+	}
+	// An application error stays that call's.
+	if r := call(t, f, `{"n":7,"ms":1,"fail":true}`); r.Status != gust.StatusApplicationError || !strings.Contains(errorText(r), "failed 7") {
+		t.Errorf("rejected promise: %v %s", r.Status, r.Result)
+	}
+}
+
+// TestConcurrentNodeTimeout: a call that times out ends its worker; the
+// other calls on it fail cleanly, and the next call gets a new worker.
+func TestConcurrentNodeTimeout(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		t.Skip(b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 2
+	l.Timeout = 500 * time.Millisecond
+	f := prepare(t, b, KindNode, nodeConcurrent, l)
+	call(t, f, `{"n":0,"ms":1}`)
+	var slow, quick *sandbox.Result
+	var wg sync.WaitGroup
+	wg.Go(func() { slow = call(t, f, `{"n":1,"ms":5000}`) })
+	time.Sleep(50 * time.Millisecond)
+	wg.Go(func() { quick = call(t, f, `{"n":2,"ms":100}`) })
+	wg.Wait()
+	wantStatus(t, quick, gust.StatusSuccess)
+	if !slow.TimedOut || !strings.Contains(errorText(slow), "timeout of 500 ms exceeded") {
+		t.Errorf("slow call: timedOut %v %s", slow.TimedOut, slow.Result)
+	}
+	if r := call(t, f, `{"n":3,"ms":1}`); r.Status != gust.StatusSuccess {
+		t.Errorf("after the timeout: %v %s", r.Status, r.Result)
+	}
+	// Closed, the function leaves no process behind.
+	if err := f.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for left := sandboxProcesses(b.hostUID); len(left) > 0; left = sandboxProcesses(b.hostUID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox processes left: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
