@@ -33,6 +33,7 @@ func actionCommands() []*cliCommand {
 		{long: "memory", short: "m", kind: flagInt, arg: "MB", help: "memory limit"},
 		{long: "timeout", short: "t", kind: flagInt, arg: "MS", help: "time limit of one run"},
 		{long: "logsize", short: "l", kind: flagInt, arg: "MB", help: "log size limit"},
+		{long: "concurrency", short: "c", kind: flagInt, arg: "N", help: "activations one instance may run at once (nodejs:20)"},
 		{long: "web", kind: flagString, arg: "true|false|raw", help: "make the action a web action (raw: the raw HTTP request)"},
 		{long: "sequence", kind: flagString, arg: "A,B,…", help: "make the action a sequence of these actions, instead of code from FILE"},
 	}
@@ -174,7 +175,7 @@ func runActionPut(ctx context.Context, c *cliCtx, update bool) error {
 	for _, l := range []struct {
 		flag string
 		dst  **int
-	}{{"memory", &limits.Memory}, {"timeout", &limits.Timeout}, {"logsize", &limits.Logs}} {
+	}{{"memory", &limits.Memory}, {"timeout", &limits.Timeout}, {"logsize", &limits.Logs}, {"concurrency", &limits.Concurrency}} {
 		if a.has(l.flag) {
 			v := a.int(l.flag, 0)
 			*l.dst = &v

@@ -133,7 +133,7 @@ func TestActionCreate(t *testing.T) {
 	os.WriteFile(file, []byte("\x00asm\x01\x00\x00\x00"), 0o644)
 
 	out, _, err := runCmd(t, "action", "create", "hello", "-p", "name", "world", file, "-p", "n", "1",
-		"--memory", "512", "-t", "3000", "--web", "true", "-a", "description", "greets")
+		"--memory", "512", "-t", "3000", "-c", "4", "--web", "true", "-a", "description", "greets")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestActionCreate(t *testing.T) {
 		"parameters": [{"key": "name", "value": "world"}, {"key": "n", "value": 1}],
 		"annotations": [{"key": "description", "value": "greets"}, {"key": "web-export", "value": true},
 			{"key": "raw-http", "value": false}, {"key": "final", "value": true}],
-		"limits": {"memory": 512, "timeout": 3000}}`)
+		"limits": {"memory": 512, "timeout": 3000, "concurrency": 4}}`)
 }
 
 func TestActionUpdateWithoutFile(t *testing.T) {
