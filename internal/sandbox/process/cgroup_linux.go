@@ -62,11 +62,17 @@ type mountInfo struct {
 // name. parent, when set, replaces our own cgroup as the place to nest in
 // (a path relative to each hierarchy's root, e.g. "/gust.slice").
 func newCgroupHost(name, parent string) (*cgroupHost, error) {
-	own, err := readOwnCgroups("/proc/self/cgroup")
+	return newCgroupHostFrom("/proc/self/cgroup", "/proc/self/mountinfo", name, parent)
+}
+
+// newCgroupHostFrom is newCgroupHost reading our cgroups and the mounts
+// from the given files, so every host layout can be tested on any host.
+func newCgroupHostFrom(ownFile, mountFile, name, parent string) (*cgroupHost, error) {
+	own, err := readOwnCgroups(ownFile)
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := readCgroupMounts("/proc/self/mountinfo")
+	mounts, err := readCgroupMounts(mountFile)
 	if err != nil {
 		return nil, err
 	}

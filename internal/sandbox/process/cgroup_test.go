@@ -3,8 +3,10 @@
 package process
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,4 +108,205 @@ func checkCgroups(t *testing.T, b *Backend, w *worker) {
 	if got, _ := os.ReadFile(memLimit); strings.TrimSpace(string(got)) != strconv.Itoa(128<<20) {
 		t.Errorf("%s = %s, want 128 MiB", memLimit, got)
 	}
+}
+
+// TestCgroupLayouts runs layout discovery and limit writing against
+// pure-v2, pure-v1 and hybrid trees built from plain files, so each code
+// path is exercised whatever this host mounts. (cgroupfs semantics such as
+// enforcement are the kernel's; TestCgroupPlacement and the conformance
+// suite check those on the real hierarchy.)
+func TestCgroupLayouts(t *testing.T) {
+	limits := cgroupLimits{MemoryBytes: 256 << 20, Pids: 64, CPUQuota: 50_000_000, CPUWeight: 100}
+	v2Files := map[string]string{
+		"memory.max": "268435456", "memory.swap.max": "0", "memory.oom.group": "1",
+		"pids.max": "64", "cpu.max": "50000 100000", "cpu.weight": "100",
+	}
+	v1Files := map[string]map[string]string{
+		"memory": {"memory.limit_in_bytes": "268435456", "memory.swappiness": "0"},
+		"pids":   {"pids.max": "64"},
+		"cpu":    {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000", "cpu.shares": "1024"},
+	}
+	all := "cpuset cpu io memory hugetlb pids"
+	for _, tc := range []struct {
+		name   string
+		v2     string // controllers of the cgroup2 mount; "-" for no cgroup2 mount
+		v1     bool   // memory, pids and cpu,cpuacct on v1 hierarchies
+		busy   bool   // our own v2 cgroup refuses subtree_control (it holds processes)
+		parent string
+		wantV2 []string // controllers expected on v2
+	}{
+		{name: "pure v2", v2: all, wantV2: []string{"cpu", "memory", "pids"}},
+		{name: "pure v2, own cgroup busy", v2: all, busy: true, wantV2: []string{"cpu", "memory", "pids"}},
+		{name: "pure v2, parent set", v2: all, parent: "/gust.slice", wantV2: []string{"cpu", "memory", "pids"}},
+		{name: "v2 without cpu", v2: "memory pids", v1: true, wantV2: []string{"memory", "pids"}},
+		{name: "pure v1", v2: "-", v1: true},
+		{name: "hybrid", v2: "", v1: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			own := "/system.slice/gust.service"
+			base := own
+			if tc.parent != "" {
+				base = tc.parent
+			}
+			var mounts, ownLines strings.Builder
+			mkdir := func(p string) {
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write := func(p, s string) {
+				if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.v2 != "-" {
+				point := filepath.Join(root, "unified")
+				mkdir(filepath.Join(point, base))
+				write(filepath.Join(point, "cgroup.controllers"), tc.v2)
+				write(filepath.Join(point, base, "cgroup.controllers"), tc.v2)
+				if tc.busy {
+					// A directory where the file should be makes the write fail,
+					// as the kernel's EBUSY would.
+					mkdir(filepath.Join(point, base, "cgroup.subtree_control"))
+				}
+				fmt.Fprintf(&mounts, "41 31 0:38 / %s rw,relatime - cgroup2 cgroup2 rw\n", point)
+				fmt.Fprintf(&ownLines, "0::%s\n", own)
+			}
+			v1Points := map[string]string{}
+			if tc.v1 {
+				for i, ctrls := range []string{"memory", "pids", "cpu,cpuacct"} {
+					point := filepath.Join(root, ctrls)
+					mkdir(filepath.Join(point, base))
+					fmt.Fprintf(&mounts, "%d 31 0:%d / %s rw,relatime - cgroup cgroup rw,%s\n", 50+i, 50+i, point, ctrls)
+					fmt.Fprintf(&ownLines, "%d:%s:%s\n", i+2, ctrls, own)
+					v1Points[strings.Split(ctrls, ",")[0]] = point
+				}
+			}
+			mountFile, ownFile := filepath.Join(root, "mountinfo"), filepath.Join(root, "cgroup")
+			write(mountFile, mounts.String())
+			write(ownFile, ownLines.String())
+
+			h, err := newCgroupHostFrom(ownFile, mountFile, "gust-1-x", tc.parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotV2 []string
+			for c := range h.v2Ctrl {
+				gotV2 = append(gotV2, c)
+			}
+			slices.Sort(gotV2)
+			if !slices.Equal(gotV2, tc.wantV2) {
+				t.Errorf("v2 controllers = %v, want %v", gotV2, tc.wantV2)
+			}
+			switch {
+			case tc.v2 == "-":
+				if h.v2 != "" {
+					t.Errorf("v2 parent %s with no cgroup2 mount", h.v2)
+				}
+			case tc.busy:
+				// Enabling controllers in our own cgroup failed: the parent
+				// moves to the hierarchy's root, which may have children with
+				// controllers whatever it holds.
+				if want := filepath.Join(root, "unified", "gust-1-x"); h.v2 != want {
+					t.Errorf("v2 parent = %s, want %s", h.v2, want)
+				}
+			default:
+				if want := filepath.Join(root, "unified", base, "gust-1-x"); h.v2 != want {
+					t.Errorf("v2 parent = %s, want %s", h.v2, want)
+				}
+			}
+			if h.v2 != "" && len(tc.wantV2) > 0 {
+				b, _ := os.ReadFile(filepath.Join(h.v2, "cgroup.subtree_control"))
+				if got := string(b); got != "+"+strings.Join(controllersIn(tc.v2), " +") {
+					t.Errorf("subtree_control = %q", got)
+				}
+			}
+			if !h.hasMemory() {
+				t.Error("no memory controller found")
+			}
+
+			cg, err := h.newCgroup("sb1", limits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for file, want := range v2Files {
+				ctrl, _, _ := strings.Cut(file, ".")
+				b, err := os.ReadFile(filepath.Join(cg.v2, file))
+				if !h.v2Ctrl[ctrl] {
+					if err == nil {
+						t.Errorf("%s written on v2 without the %s controller", file, ctrl)
+					}
+					continue
+				}
+				if string(b) != want {
+					t.Errorf("v2 %s = %q, want %q", file, b, want)
+				}
+			}
+			for ctrl, files := range v1Files {
+				if h.v2Ctrl[ctrl] {
+					if _, ok := h.v1[ctrl]; ok {
+						t.Errorf("%s on both v1 and v2", ctrl)
+					}
+					continue
+				}
+				want := filepath.Join(v1Points[ctrl], base, "gust-1-x", "sb1")
+				if cg.v1[ctrl] != want {
+					t.Fatalf("v1 %s cgroup = %s, want %s", ctrl, cg.v1[ctrl], want)
+				}
+				for file, v := range files {
+					if b, _ := os.ReadFile(filepath.Join(want, file)); string(b) != v {
+						t.Errorf("v1 %s = %q, want %q", file, b, v)
+					}
+				}
+			}
+
+			// OOM kills are read from the hierarchy that limits memory.
+			if h.v2Ctrl["memory"] {
+				write(filepath.Join(cg.v2, "memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
+			} else {
+				write(filepath.Join(cg.v1["memory"], "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+			}
+			if n := cg.oomKills(); n != 2 {
+				t.Errorf("oomKills = %d, want 2", n)
+			}
+		})
+	}
+}
+
+// TestCgroupV1Swap: with swap accounting on v1, memory+swap ends equal to
+// the memory limit, so the sandbox cannot swap, whether the limit rises or
+// falls (the kernel refuses memsw below the limit, so the order of the two
+// writes depends on the direction).
+func TestCgroupV1Swap(t *testing.T) {
+	for name, memsw := range map[string]string{"raising": "134217728", "lowering": "9223372036854771712"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(memsw), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h := &cgroupHost{v2Ctrl: map[string]bool{}, v1: map[string]string{"memory": dir}}
+			cg := &cgroup{host: h, v1: map[string]string{"memory": dir}}
+			if err := cg.setLimits(cgroupLimits{MemoryBytes: 256 << 20}); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"memory.limit_in_bytes", "memory.memsw.limit_in_bytes"} {
+				if b, _ := os.ReadFile(filepath.Join(dir, f)); string(b) != "268435456" {
+					t.Errorf("%s = %q, want 268435456", f, b)
+				}
+			}
+		})
+	}
+}
+
+// controllersIn lists the wanted controllers of a cgroup.controllers text,
+// in its order.
+func controllersIn(s string) []string {
+	var out []string
+	for _, c := range strings.Fields(s) {
+		if contains(wantControllers, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
