@@ -1,6 +1,7 @@
 package process
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,11 +24,12 @@ import (
 // becomes PID 1 of the sandbox: when it exits the kernel ends everything
 // else in the pid namespace.
 //
-// fd 4 is a socket: the host writes the spec and shuts down its side; the
-// init writes an error there if setup fails. The socket is close-on-exec, so
-// on success the host reads EOF the moment the payload has been exec'd.
-// Because the init blocks on the spec, the host attaches v1 cgroups before
-// anything else runs.
+// fd 4 is a socket: the host writes the spec as one line, attaches the
+// process to its v1 cgroups and then shuts down its side; the init builds
+// the root meanwhile and waits for that end of stream before it execs the
+// payload, so no function code runs outside its cgroups. The init writes
+// an error there if setup fails. The socket is close-on-exec, so on
+// success the host reads EOF the moment the payload has been exec'd.
 
 // initArg0 is the argv[0] that makes MaybeRunInit take over.
 const initArg0 = "gust-sandbox-init"
@@ -92,8 +94,10 @@ func MaybeRunInit() {
 }
 
 func runInit() error {
-	f := os.NewFile(fdInit, "init")
-	b, err := io.ReadAll(f)
+	// The host sends nothing after the line until it shuts down, so the
+	// buffered reader takes no more than the spec.
+	r := bufio.NewReader(os.NewFile(fdInit, "init"))
+	b, err := r.ReadBytes('\n')
 	if err != nil {
 		return fmt.Errorf("read spec: %w", err)
 	}
@@ -153,6 +157,10 @@ func runInit() error {
 			return err
 		}
 		spec.Argv = append(spec.Argv, strconv.Itoa(in), strconv.Itoa(out))
+	}
+	// The go-ahead: the host has attached us to our cgroups.
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		return fmt.Errorf("wait for the cgroup attach: unexpected %d bytes, %v", n, err)
 	}
 	if err := loadSeccomp(); err != nil {
 		return err

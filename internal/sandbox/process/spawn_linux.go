@@ -213,15 +213,11 @@ func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
-	if err := cg.attach(cmd.Process.Pid); err != nil {
-		return nil, err
-	}
-	for _, f := range childFiles {
-		_ = f.Close()
-	}
-	childFiles = nil
-
-	// Hand over the spec and wait for the exec.
+	// The spec goes first and the v1 cgroup attach second, so the init's
+	// set-up (the mounts) overlaps the attach, which waits for an RCU grace
+	// period in the kernel (several ms). The init waits for the end of the
+	// stream, sent once the attach is done, before it execs the payload: no
+	// function code runs outside its cgroups.
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
@@ -231,20 +227,33 @@ func (b *Backend) spawn(ctx context.Context, opts spawnOpts) (_ *proc, err error
 		deadline = time.Now().Add(time.Minute)
 	}
 	_ = initHost.SetDeadline(deadline)
-	if _, err := initHost.Write(data); err != nil {
+	if _, err := initHost.Write(append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("send sandbox spec: %w", err)
 	}
-	if err := unix.Shutdown(socks[0], unix.SHUT_WR); err != nil {
-		return nil, fmt.Errorf("send sandbox spec: %w", err)
+	attachErr := cg.attach(cmd.Process.Pid)
+	for _, f := range childFiles {
+		_ = f.Close()
+	}
+	childFiles = nil
+	if attachErr == nil {
+		if err := unix.Shutdown(socks[0], unix.SHUT_WR); err != nil {
+			return nil, fmt.Errorf("send sandbox spec: %w", err)
+		}
+	} else {
+		// The init never gets its go-ahead; end it, and report its own
+		// error if it failed first (the attach then fails for that).
+		p.kill()
 	}
 	msg, err := io.ReadAll(initHost)
 	switch {
+	case len(msg) > 0:
+		return nil, fmt.Errorf("sandbox setup: %s", msg)
+	case attachErr != nil:
+		return nil, attachErr
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, fmt.Errorf("sandbox setup: %w", context.DeadlineExceeded)
 	case err != nil:
 		return nil, fmt.Errorf("sandbox setup: %w", err)
-	case len(msg) > 0:
-		return nil, fmt.Errorf("sandbox setup: %s", msg)
 	}
 	return p, nil
 }
