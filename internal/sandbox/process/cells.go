@@ -38,7 +38,7 @@ func newCellPool(b *Backend, rt *runtimeKind, target int) *cellPool {
 
 // take returns a ready cell or nil, and starts a replacement.
 func (c *cellPool) take() *worker {
-	defer c.fill()
+	defer time.AfterFunc(refillDelay, c.fill)
 	for {
 		c.mu.Lock()
 		if len(c.idle) == 0 {
@@ -54,6 +54,11 @@ func (c *cellPool) take() *worker {
 		w.destroy()
 	}
 }
+
+// refillDelay holds back a taken cell's replacement a little: starting a
+// sandbox takes a core for milliseconds, which on a small host would slow
+// the very call the cell was taken for.
+const refillDelay = 20 * time.Millisecond
 
 // fill starts cells until the target is met. A cell that fails to start
 // is not retried until the next take, so a broken host does not spin.

@@ -109,17 +109,19 @@ func TestConcurrentNodeTimeout(t *testing.T) {
 	}
 	l := limits(0)
 	l.Concurrency = 2
-	l.Timeout = 500 * time.Millisecond
+	// Long enough for a new worker's start-up (it counts against the
+	// timeout) on a loaded 2-core host.
+	l.Timeout = 2 * time.Second
 	f := prepare(t, b, KindNode, nodeConcurrent, l)
 	call(t, f, `{"n":0,"ms":1}`)
 	var slow, quick *sandbox.Result
 	var wg sync.WaitGroup
-	wg.Go(func() { slow = call(t, f, `{"n":1,"ms":5000}`) })
+	wg.Go(func() { slow = call(t, f, `{"n":1,"ms":10000}`) })
 	time.Sleep(50 * time.Millisecond)
 	wg.Go(func() { quick = call(t, f, `{"n":2,"ms":100}`) })
 	wg.Wait()
 	wantStatus(t, quick, gust.StatusSuccess)
-	if !slow.TimedOut || !strings.Contains(errorText(slow), "timeout of 500 ms exceeded") {
+	if !slow.TimedOut || !strings.Contains(errorText(slow), "timeout of 2000 ms exceeded") {
 		t.Errorf("slow call: timedOut %v %s", slow.TimedOut, slow.Result)
 	}
 	if r := call(t, f, `{"n":3,"ms":1}`); r.Status != gust.StatusSuccess {
