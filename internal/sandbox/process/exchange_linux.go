@@ -163,6 +163,13 @@ func (w *worker) exchangeMarked(ctx context.Context, deadline time.Time, input [
 	)
 	defer func() { w.resBuf = resBuf[:0] }()
 	in := input
+	// The pipe is empty between calls, so the request usually fits at
+	// once: write before the first poll rather than poll for room.
+	if n, err := unix.Write(p.stdin, in); n > 0 {
+		in = in[n:]
+	} else if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		in = nil // the worker is gone; its result pipe says so next
+	}
 	pfds := make([]unix.PollFd, 0, 4)
 	for {
 		if done {
