@@ -82,19 +82,10 @@ func (s *Server) putAction(w http.ResponseWriter, r *http.Request, id *store.Ide
 	if err != nil {
 		return err
 	}
-	overwrite, err := boolParam(r.URL.Query(), "overwrite", false)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(w, r, s.cfg.Limits.MaxBodySize)
-	if err != nil {
-		return err
-	}
 	var in actionPut
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeJSON(body, &in); err != nil {
-			return err
-		}
+	overwrite, err := s.putBody(w, r, &in)
+	if err != nil {
+		return err
 	}
 	if p.Package != "" {
 		// An action lives in a plain package of its own namespace.
@@ -108,17 +99,9 @@ func (s *Server) putAction(w http.ResponseWriter, r *http.Request, id *store.Ide
 			return gust.Errorf(gust.KindInvalid, msgNotOnBinding)
 		}
 	}
-	old, err := s.cfg.Entities.Get(p)
-	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+	old, err := s.replaced(p, store.TypeAction, overwrite)
+	if err != nil {
 		return err
-	}
-	if old != nil {
-		if old.Type != store.TypeAction {
-			return gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
-		}
-		if !overwrite {
-			return gust.Errorf(gust.KindConflict, gust.MsgExists)
-		}
 	}
 	a, rec, err := s.buildAction(r, p, &in, old)
 	if err != nil {

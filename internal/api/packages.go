@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -38,11 +37,9 @@ func readNamespace(r *http.Request, id *store.Identity) (string, error) {
 // packagePut is the body of PUT .../packages/{name}; absent fields keep
 // their value on update.
 type packagePut struct {
-	Parameters  *gust.KeyValues `json:"parameters"`
-	Annotations *gust.KeyValues `json:"annotations"`
-	Version     *string         `json:"version"`
-	Publish     *bool           `json:"publish"`
-	Binding     *gust.Binding   `json:"binding"`
+	Parameters *gust.KeyValues `json:"parameters"`
+	entityMeta
+	Binding *gust.Binding `json:"binding"`
 }
 
 // packageView is a package as GET returns it: with the actions (and feeds)
@@ -182,34 +179,19 @@ func (s *Server) putPackage(w http.ResponseWriter, r *http.Request, id *store.Id
 	if name == "default" {
 		return gust.Errorf(gust.KindInvalid, msgPackageReserved)
 	}
-	overwrite, err := boolParam(r.URL.Query(), "overwrite", false)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(w, r, s.cfg.Limits.MaxBodySize)
-	if err != nil {
-		return err
-	}
 	var in packagePut
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeJSON(body, &in); err != nil {
-			return err
-		}
+	overwrite, err := s.putBody(w, r, &in)
+	if err != nil {
+		return err
 	}
 	p := gust.Path{Namespace: ns, Name: name}
-	old, err := s.cfg.Entities.Get(p)
-	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+	old, err := s.replaced(p, store.TypePackage, overwrite)
+	if err != nil {
 		return err
 	}
 	var pkg gust.Package
 	var rev uint64
 	if old != nil {
-		if old.Type != store.TypePackage {
-			return gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
-		}
-		if !overwrite {
-			return gust.Errorf(gust.KindConflict, gust.MsgExists)
-		}
 		cur, err := old.Package()
 		if err != nil {
 			return err
@@ -236,20 +218,8 @@ func (s *Server) putPackage(w http.ResponseWriter, r *http.Request, id *store.Id
 		}
 		pkg.Parameters = *in.Parameters
 	}
-	if in.Annotations != nil {
-		if err := s.checkAnnotations(*in.Annotations); err != nil {
-			return err
-		}
-		pkg.Annotations = *in.Annotations
-	}
-	if in.Version != nil {
-		if !gust.ValidVersion(*in.Version) {
-			return gust.Errorf(gust.KindInvalid, "The request content was malformed:\nversion %q is not a semantic version (major.minor.patch).", *in.Version)
-		}
-		pkg.Version = *in.Version
-	}
-	if in.Publish != nil {
-		pkg.Publish = *in.Publish
+	if err := s.applyMeta(in.entityMeta, &pkg.Annotations, &pkg.Version, &pkg.Publish); err != nil {
+		return err
 	}
 	if pkg.IsBinding() {
 		pkg.Annotations = pkg.Annotations.Set("binding", pkg.Binding)

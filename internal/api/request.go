@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -117,6 +118,91 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error)
 func decodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		return gust.Errorf(gust.KindInvalid, "The request content was malformed:\n%v", err)
+	}
+	return nil
+}
+
+// namedPath is the path of the trigger or rule a request names: its
+// {ns} resolved for the caller and its {name}, checked as a kind name.
+func namedPath(r *http.Request, id *store.Identity, kind string) (gust.Path, error) {
+	ns, err := namespace(r, id)
+	if err != nil {
+		return gust.Path{}, err
+	}
+	name := r.PathValue("name")
+	return gust.Path{Namespace: ns, Name: name}, gust.ValidateName(kind, name)
+}
+
+// namedRecord is namedPath and the record of type typ stored there.
+func (s *Server) namedRecord(r *http.Request, id *store.Identity, typ string) (gust.Path, *store.Record, error) {
+	p, err := namedPath(r, id, typ)
+	if err != nil {
+		return p, nil, err
+	}
+	rec, err := s.cfg.Entities.GetType(p, typ)
+	return p, rec, err
+}
+
+// putBody reads the ?overwrite parameter of an entity PUT and decodes its
+// body, which may be empty, into in.
+func (s *Server) putBody(w http.ResponseWriter, r *http.Request, in any) (overwrite bool, err error) {
+	overwrite, err = boolParam(r.URL.Query(), "overwrite", false)
+	if err != nil {
+		return false, err
+	}
+	body, err := readBody(w, r, s.cfg.Limits.MaxBodySize)
+	if err != nil {
+		return false, err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, in); err != nil {
+			return false, err
+		}
+	}
+	return overwrite, nil
+}
+
+// replaced returns the record a PUT of type typ at p replaces: nil when
+// there is none, a conflict when it is another kind of entity or the
+// caller did not ask to overwrite.
+func (s *Server) replaced(p gust.Path, typ string, overwrite bool) (*store.Record, error) {
+	old, err := s.cfg.Entities.Get(p)
+	switch {
+	case gust.KindOf(err) == gust.KindNotFound:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case old.Type != typ:
+		return nil, gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
+	case !overwrite:
+		return nil, gust.Errorf(gust.KindConflict, gust.MsgExists)
+	}
+	return old, nil
+}
+
+// entityMeta is what a PUT may set on any package, trigger or rule.
+type entityMeta struct {
+	Annotations *gust.KeyValues `json:"annotations"`
+	Version     *string         `json:"version"`
+	Publish     *bool           `json:"publish"`
+}
+
+// applyMeta checks m and sets what it holds on the entity's fields.
+func (s *Server) applyMeta(m entityMeta, annotations *gust.KeyValues, version *string, publish *bool) error {
+	if m.Annotations != nil {
+		if err := s.checkAnnotations(*m.Annotations); err != nil {
+			return err
+		}
+		*annotations = *m.Annotations
+	}
+	if m.Version != nil {
+		if !gust.ValidVersion(*m.Version) {
+			return gust.Errorf(gust.KindInvalid, "The request content was malformed:\nversion %q is not a semantic version (major.minor.patch).", *m.Version)
+		}
+		*version = *m.Version
+	}
+	if m.Publish != nil {
+		*publish = *m.Publish
 	}
 	return nil
 }

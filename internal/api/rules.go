@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 
@@ -13,11 +12,9 @@ import (
 // names as strings or {path, name} objects; the CLI also sends name and
 // status, which are ignored.
 type rulePut struct {
-	Trigger     *gust.NameRef   `json:"trigger"`
-	Action      *gust.NameRef   `json:"action"`
-	Annotations *gust.KeyValues `json:"annotations"`
-	Version     *string         `json:"version"`
-	Publish     *bool           `json:"publish"`
+	Trigger *gust.NameRef `json:"trigger"`
+	Action  *gust.NameRef `json:"action"`
+	entityMeta
 }
 
 // ruleState is the body of POST .../rules/{name}.
@@ -27,11 +24,6 @@ type ruleState struct {
 
 // ruleKey is a rule's key in its trigger's rules map: "ns/name".
 func ruleKey(p gust.Path) string { return p.Namespace + "/" + p.Name }
-
-func rulePath(r *http.Request, ns string) (gust.Path, error) {
-	name := r.PathValue("name")
-	return gust.Path{Namespace: ns, Name: name}, gust.ValidateName("rule", name)
-}
 
 // ruleStatus reads a rule's status from its trigger: inactive when the
 // trigger is gone or does not list the rule.
@@ -55,15 +47,7 @@ func (s *Server) ruleStatus(x *gust.Rule) string {
 }
 
 func (s *Server) getRule(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := rulePath(r, ns)
-	if err != nil {
-		return err
-	}
-	rec, err := s.cfg.Entities.GetType(p, store.TypeRule)
+	_, rec, err := s.namedRecord(r, id, store.TypeRule)
 	if err != nil {
 		return err
 	}
@@ -103,42 +87,23 @@ func (s *Server) listRules(w http.ResponseWriter, r *http.Request, id *store.Ide
 }
 
 func (s *Server) putRule(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := rulePath(r, ns)
-	if err != nil {
-		return err
-	}
-	overwrite, err := boolParam(r.URL.Query(), "overwrite", false)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(w, r, s.cfg.Limits.MaxBodySize)
+	p, err := namedPath(r, id, store.TypeRule)
 	if err != nil {
 		return err
 	}
 	var in rulePut
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeJSON(body, &in); err != nil {
-			return err
-		}
+	overwrite, err := s.putBody(w, r, &in)
+	if err != nil {
+		return err
 	}
-	old, err := s.cfg.Entities.Get(p)
-	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+	old, err := s.replaced(p, store.TypeRule, overwrite)
+	if err != nil {
 		return err
 	}
 	var x gust.Rule
 	var rev uint64
 	var oldTrigger *gust.Path
 	if old != nil {
-		if old.Type != store.TypeRule {
-			return gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
-		}
-		if !overwrite {
-			return gust.Errorf(gust.KindConflict, gust.MsgExists)
-		}
 		cur, err := old.Rule()
 		if err != nil {
 			return err
@@ -154,7 +119,7 @@ func (s *Server) putRule(w http.ResponseWriter, r *http.Request, id *store.Ident
 		}
 		x = gust.Rule{Version: "0.0.1", Annotations: gust.KeyValues{}}
 	}
-	x.Namespace, x.Name, x.Status = ns, p.Name, ""
+	x.Namespace, x.Name, x.Status = p.Namespace, p.Name, ""
 	if in.Trigger != nil && *in.Trigger != "" {
 		tp, err := s.ruleTrigger(string(*in.Trigger), id.Namespace)
 		if err != nil {
@@ -169,20 +134,8 @@ func (s *Server) putRule(w http.ResponseWriter, r *http.Request, id *store.Ident
 		}
 		x.Action = gust.RefOf(ap)
 	}
-	if in.Annotations != nil {
-		if err := s.checkAnnotations(*in.Annotations); err != nil {
-			return err
-		}
-		x.Annotations = *in.Annotations
-	}
-	if in.Version != nil {
-		if !gust.ValidVersion(*in.Version) {
-			return gust.Errorf(gust.KindInvalid, "The request content was malformed:\nversion %q is not a semantic version (major.minor.patch).", *in.Version)
-		}
-		x.Version = *in.Version
-	}
-	if in.Publish != nil {
-		x.Publish = *in.Publish
+	if err := s.applyMeta(in.entityMeta, &x.Annotations, &x.Version, &x.Publish); err != nil {
+		return err
 	}
 	x.Updated = s.now().UnixMilli()
 
@@ -285,15 +238,7 @@ func (s *Server) setTriggerRule(ctx context.Context, tp, rule gust.Path, rr *gus
 }
 
 func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := rulePath(r, ns)
-	if err != nil {
-		return err
-	}
-	rec, err := s.cfg.Entities.GetType(p, store.TypeRule)
+	p, rec, err := s.namedRecord(r, id, store.TypeRule)
 	if err != nil {
 		return err
 	}
@@ -316,11 +261,7 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request, id *store.Id
 
 // setRuleState answers POST .../rules/{name} {"status": "active"|"inactive"}.
 func (s *Server) setRuleState(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := rulePath(r, ns)
+	p, err := namedPath(r, id, store.TypeRule)
 	if err != nil {
 		return err
 	}

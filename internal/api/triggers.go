@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -20,10 +19,8 @@ type Firer interface {
 // their value on update. Clients also send name, namespace, limits and
 // rules, which are ignored: a trigger's rules are written by rules.
 type triggerPut struct {
-	Parameters  *gust.KeyValues `json:"parameters"`
-	Annotations *gust.KeyValues `json:"annotations"`
-	Version     *string         `json:"version"`
-	Publish     *bool           `json:"publish"`
+	Parameters *gust.KeyValues `json:"parameters"`
+	entityMeta
 }
 
 // triggerSummary is an entry of a trigger list.
@@ -36,21 +33,8 @@ type triggerSummary struct {
 	Updated     int64          `json:"updated"`
 }
 
-func triggerPath(r *http.Request, ns string) (gust.Path, error) {
-	name := r.PathValue("name")
-	return gust.Path{Namespace: ns, Name: name}, gust.ValidateName("trigger", name)
-}
-
 func (s *Server) getTrigger(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := triggerPath(r, ns)
-	if err != nil {
-		return err
-	}
-	rec, err := s.cfg.Entities.GetType(p, store.TypeTrigger)
+	_, rec, err := s.namedRecord(r, id, store.TypeTrigger)
 	if err != nil {
 		return err
 	}
@@ -91,41 +75,22 @@ func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request, id *store.
 }
 
 func (s *Server) putTrigger(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := triggerPath(r, ns)
-	if err != nil {
-		return err
-	}
-	overwrite, err := boolParam(r.URL.Query(), "overwrite", false)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(w, r, s.cfg.Limits.MaxBodySize)
+	p, err := namedPath(r, id, store.TypeTrigger)
 	if err != nil {
 		return err
 	}
 	var in triggerPut
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeJSON(body, &in); err != nil {
-			return err
-		}
+	overwrite, err := s.putBody(w, r, &in)
+	if err != nil {
+		return err
 	}
-	old, err := s.cfg.Entities.Get(p)
-	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+	old, err := s.replaced(p, store.TypeTrigger, overwrite)
+	if err != nil {
 		return err
 	}
 	var t gust.Trigger
 	var rev uint64
 	if old != nil {
-		if old.Type != store.TypeTrigger {
-			return gust.Errorf(gust.KindConflict, gust.MsgOtherColl)
-		}
-		if !overwrite {
-			return gust.Errorf(gust.KindConflict, gust.MsgExists)
-		}
 		cur, err := old.Trigger()
 		if err != nil {
 			return err
@@ -135,7 +100,7 @@ func (s *Server) putTrigger(w http.ResponseWriter, r *http.Request, id *store.Id
 	} else {
 		t = gust.Trigger{Version: "0.0.1", Parameters: gust.KeyValues{}, Annotations: gust.KeyValues{}}
 	}
-	t.Namespace, t.Name = ns, p.Name
+	t.Namespace, t.Name = p.Namespace, p.Name
 	if in.Parameters != nil {
 		if err := s.checkParams(*in.Parameters); err != nil {
 			return err
@@ -143,22 +108,12 @@ func (s *Server) putTrigger(w http.ResponseWriter, r *http.Request, id *store.Id
 		t.Parameters = *in.Parameters
 	}
 	if in.Annotations != nil {
-		if err := s.checkAnnotations(*in.Annotations); err != nil {
-			return err
-		}
 		if err := checkFeedAnnotation(*in.Annotations); err != nil {
 			return err
 		}
-		t.Annotations = *in.Annotations
 	}
-	if in.Version != nil {
-		if !gust.ValidVersion(*in.Version) {
-			return gust.Errorf(gust.KindInvalid, "The request content was malformed:\nversion %q is not a semantic version (major.minor.patch).", *in.Version)
-		}
-		t.Version = *in.Version
-	}
-	if in.Publish != nil {
-		t.Publish = *in.Publish
+	if err := s.applyMeta(in.entityMeta, &t.Annotations, &t.Version, &t.Publish); err != nil {
+		return err
 	}
 	t.Updated = s.now().UnixMilli()
 	if err := s.putEntity(r.Context(), p, store.TypeTrigger, t, t.Updated, rev); err != nil {
@@ -185,15 +140,7 @@ func checkFeedAnnotation(kv gust.KeyValues) error {
 }
 
 func (s *Server) deleteTrigger(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := triggerPath(r, ns)
-	if err != nil {
-		return err
-	}
-	rec, err := s.cfg.Entities.GetType(p, store.TypeTrigger)
+	p, rec, err := s.namedRecord(r, id, store.TypeTrigger)
 	if err != nil {
 		return err
 	}
@@ -212,11 +159,7 @@ func (s *Server) deleteTrigger(w http.ResponseWriter, r *http.Request, id *store
 // fireTrigger answers POST .../triggers/{name}: 202 with the trigger
 // activation's id, or 204 when no rule is active.
 func (s *Server) fireTrigger(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := triggerPath(r, ns)
+	p, err := namedPath(r, id, store.TypeTrigger)
 	if err != nil {
 		return err
 	}
@@ -265,11 +208,7 @@ func fireHeaders(h http.Header) map[string]string {
 // its attributes and data as parameters. It lives under the trigger it
 // fires, so authentication and entitlement are the trigger's.
 func (s *Server) fireCloudEvent(w http.ResponseWriter, r *http.Request, id *store.Identity) error {
-	ns, err := namespace(r, id)
-	if err != nil {
-		return err
-	}
-	p, err := triggerPath(r, ns)
+	p, err := namedPath(r, id, store.TypeTrigger)
 	if err != nil {
 		return err
 	}
