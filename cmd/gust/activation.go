@@ -63,19 +63,10 @@ func runActivationList(ctx context.Context, c *cliCtx) error {
 }
 
 func runActivationGet(ctx context.Context, c *cliCtx) error {
-	id := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
+	return runGetOne(ctx, c, "activation", func(ctx context.Context, cl *client.Client, id string) error {
+		_, err := cl.GetActivation(ctx, id)
 		return err
-	}
-	var raw json.RawMessage
-	if _, err := cl.WithBody(&raw).GetActivation(ctx, id); err != nil {
-		return fmt.Errorf("Unable to get activation '%s': %w", id, err)
-	}
-	if !c.jsonOut() {
-		fmt.Fprintf(c.stdout, "ok: got activation %s\n", id)
-	}
-	return printJSON(c.stdout, raw)
+	})
 }
 
 func runActivationLogs(ctx context.Context, c *cliCtx) error {

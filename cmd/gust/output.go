@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +28,25 @@ func printJSON(w io.Writer, raw []byte) error {
 	b.WriteByte('\n')
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// runGetOne gets the entity the first argument names, with get, and
+// prints it as wsk does: "ok: got <what> <name>" and the JSON document,
+// or the document alone with --json.
+func runGetOne(ctx context.Context, c *cliCtx, what string, get func(context.Context, *client.Client, string) error) error {
+	name := c.args.pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := get(ctx, cl.WithBody(&raw), name); err != nil {
+		return fmt.Errorf("Unable to get %s '%s': %w", what, name, err)
+	}
+	if !c.jsonOut() {
+		fmt.Fprintf(c.stdout, "ok: got %s %s\n", what, name)
+	}
+	return printJSON(c.stdout, raw)
 }
 
 // actionKind returns an action's runtime kind. List summaries have no

@@ -108,19 +108,10 @@ func runPackageBind(ctx context.Context, c *cliCtx) error {
 }
 
 func runPackageGet(ctx context.Context, c *cliCtx) error {
-	name := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
+	return runGetOne(ctx, c, "package", func(ctx context.Context, cl *client.Client, name string) error {
+		_, err := cl.GetPackage(ctx, name)
 		return err
-	}
-	var raw json.RawMessage
-	if _, err := cl.WithBody(&raw).GetPackage(ctx, name); err != nil {
-		return fmt.Errorf("Unable to get package '%s': %w", name, err)
-	}
-	if !c.jsonOut() {
-		fmt.Fprintf(c.stdout, "ok: got package %s\n", name)
-	}
-	return printJSON(c.stdout, raw)
+	})
 }
 
 func runPackageList(ctx context.Context, c *cliCtx) error {

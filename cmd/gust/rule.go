@@ -70,19 +70,10 @@ func runRuleCreate(ctx context.Context, c *cliCtx) error {
 }
 
 func runRuleGet(ctx context.Context, c *cliCtx) error {
-	name := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
+	return runGetOne(ctx, c, "rule", func(ctx context.Context, cl *client.Client, name string) error {
+		_, err := cl.GetRule(ctx, name)
 		return err
-	}
-	var raw json.RawMessage
-	if _, err := cl.WithBody(&raw).GetRule(ctx, name); err != nil {
-		return fmt.Errorf("Unable to get rule '%s': %w", name, err)
-	}
-	if !c.jsonOut() {
-		fmt.Fprintf(c.stdout, "ok: got rule %s\n", name)
-	}
-	return printJSON(c.stdout, raw)
+	})
 }
 
 func runRuleList(ctx context.Context, c *cliCtx) error {
