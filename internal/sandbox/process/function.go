@@ -150,17 +150,7 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 		if err != nil {
 			return nil, err
 		}
-		res.Status = gust.StatusDeveloperError
-		switch how {
-		case failTimeout:
-			res.TimedOut = true
-			res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
-		case failMemory:
-			res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
-		default:
-			res.Result = gust.ErrorResult(msgExited)
-		}
-		res.Logs = logs.Lines()
+		f.failed(res, how, logs)
 		return res, nil
 	}
 	o := classify(r, f.limits.ResultBytes, f.rt.markers)
@@ -335,6 +325,21 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 	}
 	res.InitTime = time.Since(t0)
 	return w, nil
+}
+
+// failed fills res for a call its worker ended without answering.
+func (f *function) failed(res *sandbox.Result, how failure, logs *sandbox.LogBuffer) {
+	res.Status = gust.StatusDeveloperError
+	switch how {
+	case failTimeout:
+		res.TimedOut = true
+		res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
+	case failMemory:
+		res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
+	default:
+		res.Result = gust.ErrorResult(msgExited)
+	}
+	res.Logs = logs.Lines()
 }
 
 // takeCell gives a stem cell this function's code and limits, or returns

@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/sandbox"
 )
 
@@ -385,17 +384,7 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 		if how == failExited {
 			_, _ = logs.Stderr().Write([]byte("The action's process ended while it ran this activation and others at once.\n"))
 		}
-		res.Status = gust.StatusDeveloperError
-		switch how {
-		case failTimeout:
-			res.TimedOut = true
-			res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
-		case failMemory:
-			res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
-		default:
-			res.Result = gust.ErrorResult(msgExited)
-		}
-		res.Logs = logs.Lines()
+		f.failed(res, how, logs)
 		return res, nil
 	}
 	m.mu.Lock()

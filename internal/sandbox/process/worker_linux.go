@@ -87,6 +87,13 @@ func (b *Backend) startWorker(ctx context.Context, rt *runtimeKind, codeDir stri
 
 		hideProtocol: rt.hideProtocol,
 	})
+	return b.adopt(w, p, err)
+}
+
+// adopt makes p, just started for w (err says how that went), w's
+// process, or destroys w when the start failed or the backend closed
+// meanwhile.
+func (b *Backend) adopt(w *worker, p *proc, err error) (*worker, error) {
 	b.mu.Lock()
 	w.p = p
 	closed := b.closed

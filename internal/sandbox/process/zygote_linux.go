@@ -295,20 +295,7 @@ func (f *function) forkReserved(z *zygote) (*worker, error) {
 	b.mu.Unlock()
 
 	p, err := b.forkProc(z.w.p, w.id, f.cg, time.Now().Add(sandboxSetupTimeout))
-	b.mu.Lock()
-	w.p = p
-	closed := b.closed
-	b.mu.Unlock()
-	if err == nil && closed {
-		err = errClosed
-	}
-	if err != nil {
-		w.destroy()
-		return nil, err
-	}
-	w.stdout = stream{fd: p.stdout, buf: make([]byte, 0, 4096)}
-	w.stderr = stream{fd: p.stderr, buf: make([]byte, 0, 4096)}
-	return w, nil
+	return b.adopt(w, p, err)
 }
 
 // spareWorker returns the running zygote's spare worker, or nil; with take,
