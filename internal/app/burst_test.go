@@ -23,12 +23,15 @@ import (
 // over before anything else runs.
 func init() { process.MaybeRunInit() }
 
-// burstAction sleeps 100 ms and says which process served it (workers
-// forked from the action's zygote each have a pid of their own).
-const burstAction = `import os, time
+// burstAction sleeps 100 ms and says which worker served it: a token made
+// as the code loads and the pid. Workers forked from the action's zygote
+// share its token but have pids of their own; workers started on their
+// own are each PID 1 of their sandbox, with tokens of their own.
+const burstAction = `import os, time, uuid
+TOKEN = uuid.uuid4().hex[:8]
 def main(args):
     time.sleep(0.1)
-    return {"pid": os.getpid()}
+    return {"worker": "%s-%d" % (TOKEN, os.getpid())}
 `
 
 // TestBurst (issue 4): a burst of 50 blocking calls to one Python action on
@@ -122,7 +125,7 @@ func TestBurst(t *testing.T) {
 			ok++
 			res, _ := o.act["response"].(map[string]any)
 			result, _ := res["result"].(map[string]any)
-			pids[fmt.Sprint(result["pid"])]++
+			pids[fmt.Sprint(result["worker"])]++
 			if w, ok := annotationValue(o.act, "waitTime").(float64); ok && w > maxWait {
 				maxWait = w
 			}
@@ -135,7 +138,7 @@ func TestBurst(t *testing.T) {
 			t.Errorf("call %d: HTTP %d %s: want 200, or 503 once the 2 s queue wait ran out", i, o.status, o.body)
 		}
 	}
-	t.Logf("%d calls in %v: %d succeeded, %d shed with 503; workers (pid: calls) %v; max queue wait %v ms; peaks: reserved %d MB, live instances %d, sandbox processes %d",
+	t.Logf("%d calls in %v: %d succeeded, %d shed with 503; workers (token-pid: calls) %v; max queue wait %v ms; peaks: reserved %d MB, live instances %d, sandbox processes %d",
 		calls, elapsed.Round(time.Millisecond), ok, shed, pids, maxWait, maxReserved.Load(), maxInstances.Load(), maxSandboxes.Load())
 
 	if r := maxReserved.Load(); r > 1024 || r < 1024 {
