@@ -152,3 +152,19 @@ func BenchmarkActivationAppendJSON(b *testing.B) {
 		}
 	})
 }
+
+// FuzzAppendJSONString checks that any Go string encodes to exactly what
+// encoding/json produces for it (the sandboxes build their request
+// envelopes with it too).
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\/\b\f\n\r\t", "\x00\x1f\x7f", "é🌍", "\xff\xfe", "a\xc3", "<&>\u2028\u2029"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendJSONString(nil, s)
+		want, _ := json.Marshal(s)
+		if string(b) != string(want) {
+			t.Fatalf("AppendJSONString(%q) = %s, encoding/json gives %s", s, b, want)
+		}
+	})
+}

@@ -132,9 +132,9 @@ func appendRequest(dst []byte, params json.RawMessage, env map[string]string) ([
 			continue
 		}
 		dst = append(dst, ',')
-		dst = appendString(dst, lower(k[5:]))
+		dst = gust.AppendJSONString(dst, lower(k[5:]))
 		dst = append(dst, ':')
-		dst = appendString(dst, v)
+		dst = gust.AppendJSONString(dst, v)
 	}
 	return append(dst, "}\n"...), nil
 }
@@ -149,8 +149,3 @@ func lower(s string) string {
 	return string(b)
 }
 
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // never fails for a string
-	return append(dst, b...)
-}

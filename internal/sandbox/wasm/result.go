@@ -3,7 +3,6 @@ package wasm
 import (
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/gust-faas/gust/internal/gust"
 )
@@ -172,53 +171,10 @@ func appendEnvelope(dst []byte, params json.RawMessage, env map[string]string) [
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendString(dst, k)
+		dst = gust.AppendJSONString(dst, k)
 		dst = append(dst, ':')
-		dst = appendString(dst, v)
+		dst = gust.AppendJSONString(dst, v)
 	}
 	return append(dst, "}}"...)
 }
 
-// appendString appends s as a JSON string. Like encoding/json, it replaces
-// each invalid UTF-8 byte with U+FFFD, so guests always get valid JSON.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}

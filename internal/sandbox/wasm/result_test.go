@@ -141,27 +141,6 @@ func TestAppendEnvelope(t *testing.T) {
 	}
 }
 
-// FuzzAppendString checks that any Go string encodes to the JSON string
-// encoding/json would produce (same value after decoding).
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\/\b\f\n\r\t", "\x00\x1f\x7f", "é🌍", "\xff\xfe", "a\xc3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: %v", s, b, err)
-		}
-		ref, _ := json.Marshal(s)
-		var want string
-		_ = json.Unmarshal(ref, &want)
-		if got != want {
-			t.Errorf("appendString(%q) decodes to %q, encoding/json gives %q", s, got, want)
-		}
-	})
-}
-
 func TestCapped(t *testing.T) {
 	c := &capped{limit: 5}
 	for _, s := range []string{"ab", "cdef", "gh"} {
