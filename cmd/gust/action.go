@@ -259,20 +259,7 @@ func runActionList(ctx context.Context, c *cliCtx) error {
 }
 
 func runActionDelete(ctx context.Context, c *cliCtx) error {
-	name := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := cl.WithBody(&raw).DeleteAction(ctx, name); err != nil {
-		return fmt.Errorf("Unable to delete action '%s': %w", name, err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintf(c.stdout, "ok: deleted action %s\n", name)
-	return nil
+	return runDeleteOne(ctx, c, "action", (*client.Client).DeleteAction)
 }
 
 func runActionInvoke(ctx context.Context, c *cliCtx) error {

@@ -63,7 +63,7 @@ func runActivationList(ctx context.Context, c *cliCtx) error {
 }
 
 func runActivationGet(ctx context.Context, c *cliCtx) error {
-	return runGetOne(ctx, c, "activation", func(ctx context.Context, cl *client.Client, id string) error {
+	return runGetOne(ctx, c, "activation", func(cl *client.Client, ctx context.Context, id string) error {
 		_, err := cl.GetActivation(ctx, id)
 		return err
 	})

@@ -33,20 +33,66 @@ func printJSON(w io.Writer, raw []byte) error {
 // runGetOne gets the entity the first argument names, with get, and
 // prints it as wsk does: "ok: got <what> <name>" and the JSON document,
 // or the document alone with --json.
-func runGetOne(ctx context.Context, c *cliCtx, what string, get func(context.Context, *client.Client, string) error) error {
+func runGetOne(ctx context.Context, c *cliCtx, what string, get func(*client.Client, context.Context, string) error) error {
 	name := c.args.pos[0]
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	if err := get(ctx, cl.WithBody(&raw), name); err != nil {
+	if err := get(cl.WithBody(&raw), ctx, name); err != nil {
 		return fmt.Errorf("Unable to get %s '%s': %w", what, name, err)
 	}
 	if !c.jsonOut() {
 		fmt.Fprintf(c.stdout, "ok: got %s %s\n", what, name)
 	}
 	return printJSON(c.stdout, raw)
+}
+
+// The helpers below take the client operation with the client first, so
+// that a method expression such as (*client.Client).DeleteRule fits.
+
+// runDeleteOne deletes the entity the first argument names, with del, and
+// prints "ok: deleted <what> <name>", or the server's answer with --json.
+func runDeleteOne(ctx context.Context, c *cliCtx, what string, del func(*client.Client, context.Context, string) error) error {
+	name := c.args.pos[0]
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := del(cl.WithBody(&raw), ctx, name); err != nil {
+		return fmt.Errorf("Unable to delete %s '%s': %w", what, name, err)
+	}
+	if c.jsonOut() {
+		return printJSON(c.stdout, raw)
+	}
+	fmt.Fprintf(c.stdout, "ok: deleted %s %s\n", what, name)
+	return nil
+}
+
+// runListRows lists entities with list (--limit and --skip apply) and
+// prints them as wsk does: a heading, then the tab-aligned row of each;
+// or the JSON document with --json.
+func runListRows[T any](ctx context.Context, c *cliCtx, heading string, list func(*client.Client, context.Context, client.ListOptions) ([]T, error), row func(*client.Client, *T) string) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	items, err := list(cl.WithBody(&raw), ctx, client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
+	if err != nil {
+		return fmt.Errorf("Unable to list %s: %w", heading, err)
+	}
+	if c.jsonOut() {
+		return printJSON(c.stdout, raw)
+	}
+	fmt.Fprintln(c.stdout, heading)
+	tw := tabwriter.NewWriter(c.stdout, 0, 8, 3, ' ', 0)
+	for i := range items {
+		fmt.Fprintln(tw, row(cl, &items[i]))
+	}
+	return tw.Flush()
 }
 
 // actionKind returns an action's runtime kind. List summaries have no

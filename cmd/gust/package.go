@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
@@ -108,7 +107,7 @@ func runPackageBind(ctx context.Context, c *cliCtx) error {
 }
 
 func runPackageGet(ctx context.Context, c *cliCtx) error {
-	return runGetOne(ctx, c, "package", func(ctx context.Context, cl *client.Client, name string) error {
+	return runGetOne(ctx, c, "package", func(cl *client.Client, ctx context.Context, name string) error {
 		_, err := cl.GetPackage(ctx, name)
 		return err
 	})
@@ -119,44 +118,20 @@ func runPackageList(ctx context.Context, c *cliCtx) error {
 	if len(c.args.pos) == 1 {
 		ns = strings.Trim(c.args.pos[0], "/")
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
+	list := func(cl *client.Client, ctx context.Context, o client.ListOptions) ([]client.PackageSummary, error) {
+		return cl.ListPackages(ctx, ns, o)
 	}
-	var raw json.RawMessage
-	list, err := cl.WithBody(&raw).ListPackages(ctx, ns, client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
-	if err != nil {
-		return fmt.Errorf("Unable to list packages: %w", err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintln(c.stdout, "packages")
-	tw := tabwriter.NewWriter(c.stdout, 0, 8, 3, ' ', 0)
-	for i := range list {
-		p := &list[i]
+	return runListRows(ctx, c, "packages", list, func(_ *client.Client, p *client.PackageSummary) string {
 		kind := ""
 		if p.Binding != nil {
 			kind = fmt.Sprintf("binding of /%s/%s", p.Binding.Namespace, p.Binding.Name)
 		}
-		fmt.Fprintf(tw, "/%s/%s\t%s\t%s\n", p.Namespace, p.Name, shared(p.Publish), kind)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("/%s/%s\t%s\t%s", p.Namespace, p.Name, shared(p.Publish), kind)
+	})
 }
 
 func runPackageDelete(ctx context.Context, c *cliCtx) error {
-	name := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := cl.WithBody(&raw).DeletePackage(ctx, name, c.args.bool("force")); err != nil {
-		return fmt.Errorf("Unable to delete package '%s': %w", name, err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintf(c.stdout, "ok: deleted package %s\n", name)
-	return nil
+	return runDeleteOne(ctx, c, "package", func(cl *client.Client, ctx context.Context, name string) error {
+		return cl.DeletePackage(ctx, name, c.args.bool("force"))
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
@@ -70,54 +69,25 @@ func runRuleCreate(ctx context.Context, c *cliCtx) error {
 }
 
 func runRuleGet(ctx context.Context, c *cliCtx) error {
-	return runGetOne(ctx, c, "rule", func(ctx context.Context, cl *client.Client, name string) error {
+	return runGetOne(ctx, c, "rule", func(cl *client.Client, ctx context.Context, name string) error {
 		_, err := cl.GetRule(ctx, name)
 		return err
 	})
 }
 
 func runRuleList(ctx context.Context, c *cliCtx) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	rules, err := cl.WithBody(&raw).ListRules(ctx, client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
-	if err != nil {
-		return fmt.Errorf("Unable to list rules: %w", err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintln(c.stdout, "rules")
-	tw := tabwriter.NewWriter(c.stdout, 0, 8, 3, ' ', 0)
-	for i := range rules {
-		r := &rules[i]
+	return runListRows(ctx, c, "rules", (*client.Client).ListRules, func(cl *client.Client, r *gust.Rule) string {
 		// Lists carry no status (as in OpenWhisk): ask for each rule, as wsk does.
 		status := "-"
 		if full, err := cl.GetRule(ctx, "/"+r.Namespace+"/"+r.Name); err == nil {
 			status = full.Status
 		}
-		fmt.Fprintf(tw, "/%s/%s\t%s\t%s\n", r.Namespace, r.Name, shared(r.Publish), status)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("/%s/%s\t%s\t%s", r.Namespace, r.Name, shared(r.Publish), status)
+	})
 }
 
 func runRuleDelete(ctx context.Context, c *cliCtx) error {
-	name := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	if err := cl.WithBody(&raw).DeleteRule(ctx, name); err != nil {
-		return fmt.Errorf("Unable to delete rule '%s': %w", name, err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintf(c.stdout, "ok: deleted rule %s\n", name)
-	return nil
+	return runDeleteOne(ctx, c, "rule", (*client.Client).DeleteRule)
 }
 
 func runRuleState(ctx context.Context, c *cliCtx, status string) error {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
@@ -169,24 +168,9 @@ func runTriggerGet(ctx context.Context, c *cliCtx) error {
 }
 
 func runTriggerList(ctx context.Context, c *cliCtx) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	var raw json.RawMessage
-	list, err := cl.WithBody(&raw).ListTriggers(ctx, client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
-	if err != nil {
-		return fmt.Errorf("Unable to list triggers: %w", err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintln(c.stdout, "triggers")
-	tw := tabwriter.NewWriter(c.stdout, 0, 8, 3, ' ', 0)
-	for i := range list {
-		fmt.Fprintf(tw, "/%s/%s\t%s\n", list[i].Namespace, list[i].Name, shared(list[i].Publish))
-	}
-	return tw.Flush()
+	return runListRows(ctx, c, "triggers", (*client.Client).ListTriggers, func(_ *client.Client, t *gust.Trigger) string {
+		return fmt.Sprintf("/%s/%s\t%s", t.Namespace, t.Name, shared(t.Publish))
+	})
 }
 
 func shared(publish bool) string {
@@ -197,30 +181,19 @@ func shared(publish bool) string {
 }
 
 func runTriggerDelete(ctx context.Context, c *cliCtx) error {
-	name := c.args.pos[0]
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	// As wsk: the feed is told first, so it stops firing. Any trigger
-	// with a feed annotation gets its feed's DELETE (deleting a feed that
-	// is already gone succeeds).
-	if t, err := cl.GetTrigger(ctx, name); err == nil {
-		if feed := feedOf(t); feed != "" {
-			if _, err := invokeFeed(ctx, c, cl, feed, "DELETE", name, nil); err != nil {
-				fmt.Fprintf(c.stderr, "warning: the feed %s of trigger '%s' failed to delete: %v\n", feed, name, err)
+	return runDeleteOne(ctx, c, "trigger", func(cl *client.Client, ctx context.Context, name string) error {
+		// As wsk: the feed is told first, so it stops firing. Any trigger
+		// with a feed annotation gets its feed's DELETE (deleting a feed
+		// that is already gone succeeds).
+		if t, err := cl.GetTrigger(ctx, name); err == nil {
+			if feed := feedOf(t); feed != "" {
+				if _, err := invokeFeed(ctx, c, cl, feed, "DELETE", name, nil); err != nil {
+					fmt.Fprintf(c.stderr, "warning: the feed %s of trigger '%s' failed to delete: %v\n", feed, name, err)
+				}
 			}
 		}
-	}
-	var raw json.RawMessage
-	if err := cl.WithBody(&raw).DeleteTrigger(ctx, name); err != nil {
-		return fmt.Errorf("Unable to delete trigger '%s': %w", name, err)
-	}
-	if c.jsonOut() {
-		return printJSON(c.stdout, raw)
-	}
-	fmt.Fprintf(c.stdout, "ok: deleted trigger %s\n", name)
-	return nil
+		return cl.DeleteTrigger(ctx, name)
+	})
 }
 
 func runTriggerFire(ctx context.Context, c *cliCtx) error {
