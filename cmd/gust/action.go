@@ -27,9 +27,7 @@ func actionCommands() []*cliCommand {
 	put := []cliFlag{
 		{long: "kind", kind: flagString, arg: "KIND", help: "runtime kind (wasm, python:3, nodejs:20, …); inferred from .wasm, .py, .js"},
 		{long: "main", kind: flagString, arg: "NAME", help: "entry point of the code (default main)"},
-		flagParam, flagParamFile,
-		{long: "annotation", short: "a", kind: flagPair, arg: "KEY VALUE", help: "annotation; VALUE as for -p (repeatable)"},
-		{long: "annotation-file", short: "A", kind: flagString, arg: "FILE", help: "annotations from a JSON object in FILE (repeatable)"},
+		flagParam, flagParamFile, flagAnnotation, flagAnnotationFile,
 		{long: "memory", short: "m", kind: flagInt, arg: "MB", help: "memory limit"},
 		{long: "timeout", short: "t", kind: flagInt, arg: "MS", help: "time limit of one run"},
 		{long: "logsize", short: "l", kind: flagInt, arg: "MB", help: "log size limit"},
@@ -38,8 +36,8 @@ func actionCommands() []*cliCommand {
 		{long: "sequence", kind: flagString, arg: "A,B,…", help: "make the action a sequence of these actions, instead of code from FILE"},
 	}
 	return []*cliCommand{
-		{group: "action", name: "create", args: "NAME FILE", minArgs: 1, maxArgs: 2, flags: put,
-			summary: "create an action from FILE (binary files such as .wasm and .zip are sent base64-encoded)",
+		{group: "action", name: "create", args: "NAME [FILE]", minArgs: 1, maxArgs: 2, flags: put,
+			summary: "create an action from FILE (binary files such as .wasm and .zip are sent base64-encoded), or a sequence with --sequence",
 			run:     func(ctx context.Context, c *cliCtx) error { return runActionPut(ctx, c, false) }},
 		{group: "action", name: "update", args: "NAME [FILE]", minArgs: 1, maxArgs: 2, flags: put,
 			summary: "update an action, or create it; what is not given keeps its value",
@@ -52,8 +50,7 @@ func actionCommands() []*cliCommand {
 			run: runActionGet},
 		{group: "action", name: "list", summary: "list actions, newest first",
 			flags: []cliFlag{
-				{long: "limit", short: "l", kind: flagInt, arg: "N", help: "show at most N (default 30, 0 for the server's maximum)"},
-				{long: "skip", short: "s", kind: flagInt, arg: "N", help: "skip the first N"},
+				flagListLimit, flagListSkip,
 				{long: "count", kind: flagBool, help: "show only how many there are"},
 			},
 			run: runActionList},
@@ -259,7 +256,9 @@ func runActionList(ctx context.Context, c *cliCtx) error {
 }
 
 func runActionDelete(ctx context.Context, c *cliCtx) error {
-	return runDeleteOne(ctx, c, "action", (*client.Client).DeleteAction)
+	return runDeleteOne(ctx, c, "action", func(ctx context.Context, cl *client.Client, name string) error {
+		return cl.DeleteAction(ctx, name)
+	})
 }
 
 func runActionInvoke(ctx context.Context, c *cliCtx) error {

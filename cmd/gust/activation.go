@@ -19,8 +19,7 @@ func activationCommands() []*cliCommand {
 		{group: "activation", name: "list", args: "[NAME]", maxArgs: 1,
 			summary: "list activations, newest first, of all actions or of NAME ([PKG/]ACTION)",
 			flags: []cliFlag{
-				{long: "limit", short: "l", kind: flagInt, arg: "N", help: "show at most N (default 30, 0 for the server's maximum)"},
-				{long: "skip", short: "s", kind: flagInt, arg: "N", help: "skip the first N"},
+				flagListLimit, flagListSkip,
 				{long: "since", kind: flagInt, arg: "MS", help: "only activations started at or after MS (epoch milliseconds)"},
 				{long: "upto", kind: flagInt, arg: "MS", help: "only activations started at or before MS (epoch milliseconds)"},
 			},
@@ -63,7 +62,7 @@ func runActivationList(ctx context.Context, c *cliCtx) error {
 }
 
 func runActivationGet(ctx context.Context, c *cliCtx) error {
-	return runGetOne(ctx, c, "activation", func(cl *client.Client, ctx context.Context, id string) error {
+	return runGetOne(ctx, c, "activation", func(ctx context.Context, cl *client.Client, id string) error {
 		_, err := cl.GetActivation(ctx, id)
 		return err
 	})

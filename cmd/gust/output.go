@@ -33,14 +33,14 @@ func printJSON(w io.Writer, raw []byte) error {
 // runGetOne gets the entity the first argument names, with get, and
 // prints it as wsk does: "ok: got <what> <name>" and the JSON document,
 // or the document alone with --json.
-func runGetOne(ctx context.Context, c *cliCtx, what string, get func(*client.Client, context.Context, string) error) error {
+func runGetOne(ctx context.Context, c *cliCtx, what string, get func(context.Context, *client.Client, string) error) error {
 	name := c.args.pos[0]
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	if err := get(cl.WithBody(&raw), ctx, name); err != nil {
+	if err := get(ctx, cl.WithBody(&raw), name); err != nil {
 		return fmt.Errorf("Unable to get %s '%s': %w", what, name, err)
 	}
 	if !c.jsonOut() {
@@ -49,19 +49,16 @@ func runGetOne(ctx context.Context, c *cliCtx, what string, get func(*client.Cli
 	return printJSON(c.stdout, raw)
 }
 
-// The helpers below take the client operation with the client first, so
-// that a method expression such as (*client.Client).DeleteRule fits.
-
 // runDeleteOne deletes the entity the first argument names, with del, and
 // prints "ok: deleted <what> <name>", or the server's answer with --json.
-func runDeleteOne(ctx context.Context, c *cliCtx, what string, del func(*client.Client, context.Context, string) error) error {
+func runDeleteOne(ctx context.Context, c *cliCtx, what string, del func(context.Context, *client.Client, string) error) error {
 	name := c.args.pos[0]
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	if err := del(cl.WithBody(&raw), ctx, name); err != nil {
+	if err := del(ctx, cl.WithBody(&raw), name); err != nil {
 		return fmt.Errorf("Unable to delete %s '%s': %w", what, name, err)
 	}
 	if c.jsonOut() {
@@ -74,13 +71,13 @@ func runDeleteOne(ctx context.Context, c *cliCtx, what string, del func(*client.
 // runListRows lists entities with list (--limit and --skip apply) and
 // prints them as wsk does: a heading, then the tab-aligned row of each;
 // or the JSON document with --json.
-func runListRows[T any](ctx context.Context, c *cliCtx, heading string, list func(*client.Client, context.Context, client.ListOptions) ([]T, error), row func(*client.Client, *T) string) error {
+func runListRows[T any](ctx context.Context, c *cliCtx, heading string, list func(context.Context, *client.Client, client.ListOptions) ([]T, error), row func(*client.Client, *T) string) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	items, err := list(cl.WithBody(&raw), ctx, client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
+	items, err := list(ctx, cl.WithBody(&raw), client.ListOptions{Limit: c.args.int("limit", 30), Skip: c.args.int("skip", 0)})
 	if err != nil {
 		return fmt.Errorf("Unable to list %s: %w", heading, err)
 	}
@@ -116,11 +113,7 @@ func printActionList(w io.Writer, actions []gust.Action) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	for i := range actions {
 		a := &actions[i]
-		shared := "private"
-		if a.Publish {
-			shared = "shared"
-		}
-		fmt.Fprintf(tw, "/%s/%s\t%s\t%s\n", a.Namespace, a.Name, shared, actionKind(a))
+		fmt.Fprintf(tw, "/%s/%s\t%s\t%s\n", a.Namespace, a.Name, shared(a.Publish), actionKind(a))
 	}
 	return tw.Flush()
 }

@@ -11,8 +11,8 @@ import (
 )
 
 func packageCommands() []*cliCommand {
-	put := []cliFlag{flagParam, flagParamFile, flagAnnotation, flagAnnotationFile,
-		{long: "shared", kind: flagString, arg: "yes|no", help: "publish the package: other namespaces may use and bind to it"}}
+	put := append(paramFlags(),
+		cliFlag{long: "shared", kind: flagString, arg: "yes|no", help: "publish the package: other namespaces may use and bind to it"})
 	return []*cliCommand{
 		{group: "package", name: "create", args: "NAME", minArgs: 1, maxArgs: 1, flags: put,
 			summary: "create a package; its parameters are defaults of its actions",
@@ -20,7 +20,7 @@ func packageCommands() []*cliCommand {
 		{group: "package", name: "update", args: "NAME", minArgs: 1, maxArgs: 1, flags: put,
 			summary: "update a package, or create it; what is not given keeps its value",
 			run:     func(ctx context.Context, c *cliCtx) error { return runPackagePut(ctx, c, true) }},
-		{group: "package", name: "bind", args: "PACKAGE NAME", minArgs: 2, maxArgs: 2, flags: put[:4],
+		{group: "package", name: "bind", args: "PACKAGE NAME", minArgs: 2, maxArgs: 2, flags: paramFlags(),
 			summary: "bind NAME to PACKAGE (e.g. /whisk.system/alarms) with parameters of its own", run: runPackageBind},
 		{group: "package", name: "get", args: "NAME", minArgs: 1, maxArgs: 1, summary: "show a package, its actions and feeds", run: runPackageGet},
 		{group: "package", name: "list", args: "[NAMESPACE]", maxArgs: 1, flags: []cliFlag{flagListLimit, flagListSkip},
@@ -107,7 +107,7 @@ func runPackageBind(ctx context.Context, c *cliCtx) error {
 }
 
 func runPackageGet(ctx context.Context, c *cliCtx) error {
-	return runGetOne(ctx, c, "package", func(cl *client.Client, ctx context.Context, name string) error {
+	return runGetOne(ctx, c, "package", func(ctx context.Context, cl *client.Client, name string) error {
 		_, err := cl.GetPackage(ctx, name)
 		return err
 	})
@@ -118,7 +118,7 @@ func runPackageList(ctx context.Context, c *cliCtx) error {
 	if len(c.args.pos) == 1 {
 		ns = strings.Trim(c.args.pos[0], "/")
 	}
-	list := func(cl *client.Client, ctx context.Context, o client.ListOptions) ([]client.PackageSummary, error) {
+	list := func(ctx context.Context, cl *client.Client, o client.ListOptions) ([]client.PackageSummary, error) {
 		return cl.ListPackages(ctx, ns, o)
 	}
 	return runListRows(ctx, c, "packages", list, func(_ *client.Client, p *client.PackageSummary) string {
@@ -131,7 +131,7 @@ func runPackageList(ctx context.Context, c *cliCtx) error {
 }
 
 func runPackageDelete(ctx context.Context, c *cliCtx) error {
-	return runDeleteOne(ctx, c, "package", func(cl *client.Client, ctx context.Context, name string) error {
+	return runDeleteOne(ctx, c, "package", func(ctx context.Context, cl *client.Client, name string) error {
 		return cl.DeletePackage(ctx, name, c.args.bool("force"))
 	})
 }

@@ -69,14 +69,16 @@ func runRuleCreate(ctx context.Context, c *cliCtx) error {
 }
 
 func runRuleGet(ctx context.Context, c *cliCtx) error {
-	return runGetOne(ctx, c, "rule", func(cl *client.Client, ctx context.Context, name string) error {
+	return runGetOne(ctx, c, "rule", func(ctx context.Context, cl *client.Client, name string) error {
 		_, err := cl.GetRule(ctx, name)
 		return err
 	})
 }
 
 func runRuleList(ctx context.Context, c *cliCtx) error {
-	return runListRows(ctx, c, "rules", (*client.Client).ListRules, func(cl *client.Client, r *gust.Rule) string {
+	return runListRows(ctx, c, "rules", func(ctx context.Context, cl *client.Client, o client.ListOptions) ([]gust.Rule, error) {
+		return cl.ListRules(ctx, o)
+	}, func(cl *client.Client, r *gust.Rule) string {
 		// Lists carry no status (as in OpenWhisk): ask for each rule, as wsk does.
 		status := "-"
 		if full, err := cl.GetRule(ctx, "/"+r.Namespace+"/"+r.Name); err == nil {
@@ -87,7 +89,9 @@ func runRuleList(ctx context.Context, c *cliCtx) error {
 }
 
 func runRuleDelete(ctx context.Context, c *cliCtx) error {
-	return runDeleteOne(ctx, c, "rule", (*client.Client).DeleteRule)
+	return runDeleteOne(ctx, c, "rule", func(ctx context.Context, cl *client.Client, name string) error {
+		return cl.DeleteRule(ctx, name)
+	})
 }
 
 func runRuleState(ctx context.Context, c *cliCtx, status string) error {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
@@ -19,14 +18,20 @@ var (
 	flagListSkip       = cliFlag{long: "skip", short: "s", kind: flagInt, arg: "N", help: "skip the first N"}
 )
 
+// paramFlags are the parameter and annotation flags of every entity's
+// create and update.
+func paramFlags() []cliFlag {
+	return []cliFlag{flagParam, flagParamFile, flagAnnotation, flagAnnotationFile}
+}
+
 func triggerCommands() []*cliCommand {
-	put := []cliFlag{flagParam, flagParamFile, flagAnnotation, flagAnnotationFile,
-		{long: "feed", short: "f", kind: flagString, arg: "ACTION", help: "feed that fires the trigger, e.g. /whisk.system/alarms/alarm; -p parameters go to the feed"}}
+	put := append(paramFlags(),
+		cliFlag{long: "feed", short: "f", kind: flagString, arg: "ACTION", help: "feed that fires the trigger, e.g. /whisk.system/alarms/alarm; -p parameters go to the feed"})
 	return []*cliCommand{
 		{group: "trigger", name: "create", args: "NAME", minArgs: 1, maxArgs: 1, flags: put,
 			summary: "create a trigger, with a feed that fires it (--feed)",
 			run:     func(ctx context.Context, c *cliCtx) error { return runTriggerPut(ctx, c, false) }},
-		{group: "trigger", name: "update", args: "NAME", minArgs: 1, maxArgs: 1, flags: put[:4],
+		{group: "trigger", name: "update", args: "NAME", minArgs: 1, maxArgs: 1, flags: paramFlags(),
 			summary: "update a trigger; a feed trigger passes -p parameters to its feed",
 			run:     func(ctx context.Context, c *cliCtx) error { return runTriggerPut(ctx, c, true) }},
 		{group: "trigger", name: "get", args: "NAME", minArgs: 1, maxArgs: 1, summary: "show a trigger (and its feed's state)", run: runTriggerGet},
@@ -40,14 +45,6 @@ func triggerCommands() []*cliCommand {
 // feedOf returns the feed annotation of a trigger, or "".
 func feedOf(t *gust.Trigger) string { return annotationString(t.Annotations, "feed") }
 
-// triggerFQN is the trigger name a feed is told: "/_/name" for a relative one.
-func triggerFQN(name string) string {
-	if strings.HasPrefix(name, "/") {
-		return name
-	}
-	return "/_/" + name
-}
-
 // invokeFeed runs a feed action with a lifecycle event, as wsk does: a
 // blocking invoke with the caller's key, the trigger's name and the
 // parameters. It returns the feed's result.
@@ -57,7 +54,7 @@ func invokeFeed(ctx context.Context, c *cliCtx, cl *client.Client, feed, event, 
 		return nil, err
 	}
 	args := params.Object(false)
-	for k, v := range map[string]string{"authKey": s.Auth, "lifecycleEvent": event, "triggerName": triggerFQN(trigger)} {
+	for k, v := range map[string]string{"authKey": s.Auth, "lifecycleEvent": event, "triggerName": qualified(trigger)} {
 		args[k], _ = json.Marshal(v)
 	}
 	body, err := json.Marshal(args)
@@ -168,7 +165,9 @@ func runTriggerGet(ctx context.Context, c *cliCtx) error {
 }
 
 func runTriggerList(ctx context.Context, c *cliCtx) error {
-	return runListRows(ctx, c, "triggers", (*client.Client).ListTriggers, func(_ *client.Client, t *gust.Trigger) string {
+	return runListRows(ctx, c, "triggers", func(ctx context.Context, cl *client.Client, o client.ListOptions) ([]gust.Trigger, error) {
+		return cl.ListTriggers(ctx, o)
+	}, func(_ *client.Client, t *gust.Trigger) string {
 		return fmt.Sprintf("/%s/%s\t%s", t.Namespace, t.Name, shared(t.Publish))
 	})
 }
@@ -181,7 +180,7 @@ func shared(publish bool) string {
 }
 
 func runTriggerDelete(ctx context.Context, c *cliCtx) error {
-	return runDeleteOne(ctx, c, "trigger", func(cl *client.Client, ctx context.Context, name string) error {
+	return runDeleteOne(ctx, c, "trigger", func(ctx context.Context, cl *client.Client, name string) error {
 		// As wsk: the feed is told first, so it stops firing. Any trigger
 		// with a feed annotation gets its feed's DELETE (deleting a feed
 		// that is already gone succeeds).
@@ -225,9 +224,9 @@ func printFired(w io.Writer, jsonOut bool, name, id string, raw json.RawMessage)
 	case jsonOut:
 		return printJSON(w, []byte("{}"))
 	case id == "":
-		fmt.Fprintf(w, "ok: triggered %s; no rule is active, nothing ran\n", triggerFQN(name))
+		fmt.Fprintf(w, "ok: triggered %s; no rule is active, nothing ran\n", qualified(name))
 	default:
-		fmt.Fprintf(w, "ok: triggered %s with id %s\n", triggerFQN(name), id)
+		fmt.Fprintf(w, "ok: triggered %s with id %s\n", qualified(name), id)
 	}
 	return nil
 }
