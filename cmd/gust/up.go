@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/gust-faas/gust/internal/sandbox/process"
-	"github.com/gust-faas/gust/internal/sandbox/wasm"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +15,8 @@ import (
 
 	"github.com/gust-faas/gust/internal/app"
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox/process"
+	"github.com/gust-faas/gust/internal/sandbox/wasm"
 )
 
 // upSettings are the settings of `gust up`; each has one name everywhere:

@@ -17,6 +17,7 @@ import (
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/gusttest"
 	"github.com/gust-faas/gust/internal/sandbox/process"
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 )
 
 // Sandboxes re-exec this test binary as their init helper, which must take
@@ -58,7 +59,7 @@ func TestBurst(t *testing.T) {
 		c.StemCells = -1 // every sandbox process left is then the action's
 	})
 	if !n.Invoker.Supports(process.KindPython) {
-		t.Skipf("python:3 cannot run here: %v", n.Invoker.Runtimes())
+		sandboxtest.Unavailable(t, "python:3 cannot run here: %v", n.Invoker.Runtimes())
 	}
 	inv := string(n.Invokers[0].ID)
 	body := fmt.Sprintf(`{"exec":{"kind":"python:3","code":%q},"limits":{"memory":256,"timeout":30000}}`, burstAction)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gust-faas/gust/internal/sandbox/process"
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 )
 
 // TestInitParameters: parameters marked "init": true are not arguments of
@@ -33,7 +34,7 @@ func TestInitParameters(t *testing.T) {
 	}
 
 	if !e.node.Invoker.Supports(process.KindPython) {
-		t.Skip("python:3 cannot run here")
+		sandboxtest.Unavailable(t, "python:3 cannot run here")
 	}
 	code := "import os\ndef main(args):\n    return {'token': os.environ.get('API_TOKEN'), 'args': sorted(args)}\n"
 	want(t, e.do("PUT", "/api/v1/namespaces/_/actions/penv", map[string]any{

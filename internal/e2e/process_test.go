@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/apache/openwhisk-client-go/whisk"
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 
 	"github.com/gust-faas/gust/internal/sandbox/process"
 )
@@ -55,7 +56,7 @@ func procStart(t testing.TB, kinds ...string) *env {
 					reason = rt.Reason
 				}
 			}
-			t.Skipf("kind %s cannot run here: %s", k, reason)
+			sandboxtest.Unavailable(t, "kind %s cannot run here: %s", k, reason)
 		}
 	}
 	return e
@@ -237,7 +238,7 @@ func procBuild(t *testing.T, which string) []byte {
 	switch which {
 	case "go":
 		if _, err := exec.LookPath("go"); err != nil {
-			t.Skip("no go toolchain")
+			sandboxtest.Unavailable(t, "no go toolchain")
 		}
 		for name, content := range map[string]string{"main.go": procGoAction, "go.mod": "module action\n\ngo 1.22\n"} {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
@@ -249,7 +250,7 @@ func procBuild(t *testing.T, which string) []byte {
 	case "native":
 		cc, err := exec.LookPath("cc")
 		if err != nil {
-			t.Skip("no C compiler")
+			sandboxtest.Unavailable(t, "no C compiler (cc)")
 		}
 		src := filepath.Join(dir, "action.c")
 		if err := os.WriteFile(src, []byte(procNativeAction), 0o644); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/apache/openwhisk-client-go/whisk"
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 
 	"github.com/gust-faas/gust/internal/sandbox/process"
 	"github.com/gust-faas/gust/internal/sandbox/wasm/wasmtest"
@@ -70,7 +71,7 @@ func TestWskExecs(t *testing.T) {
 	})
 	t.Run("native", func(t *testing.T) {
 		if !e.node.Invoker.Supports(process.KindNative) {
-			t.Skip("the process sandbox cannot run here")
+			sandboxtest.Unavailable(t, "the process sandbox cannot run here")
 		}
 		zipped := procZip(t, map[string]string{"exec": string(procBuild(t, "native"))})
 		if err := insert("skeleton", &whisk.Exec{Kind: "blackbox", Image: "openwhisk/dockerskeleton", Code: b64(zipped)}); err != nil {

@@ -21,7 +21,7 @@ import (
 func needSandbox(t testing.TB) {
 	t.Helper()
 	if err := checkSupport(); err != nil {
-		t.Skipf("no process sandbox here: %v", err)
+		sandboxtest.Unavailable(t, "no process sandbox here: %v", err)
 	}
 }
 
@@ -38,7 +38,7 @@ func newBackend(t testing.TB, cfg Config) *Backend {
 		t.Fatal(err)
 	}
 	if b.support != nil {
-		t.Skipf("no process sandbox here: %v", b.support)
+		sandboxtest.Unavailable(t, "no process sandbox here: %v", b.support)
 	}
 	mounts := countMounts(t)
 	t.Cleanup(func() {

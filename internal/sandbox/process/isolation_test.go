@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 	"golang.org/x/sys/unix"
 
 	"github.com/gust-faas/gust/internal/gust"
@@ -184,13 +185,13 @@ func TestSeccompArch(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("int 0x80 is an x86 matter")
 	}
-	gcc, err := exec.LookPath("gcc")
+	cc, err := exec.LookPath("cc")
 	if err != nil {
-		t.Skip("no gcc to build the int 0x80 program")
+		sandboxtest.Unavailable(t, "no C compiler (cc) to build the int 0x80 program")
 	}
 	exe := filepath.Join(t.TempDir(), "int80")
-	if out, err := exec.Command(gcc, "-O2", "-o", exe, "testdata/int80/int80.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
+	if out, err := exec.Command(cc, "-O2", "-o", exe, "testdata/int80/int80.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
 	}
 	code, err := os.ReadFile(exe)
 	if err != nil {

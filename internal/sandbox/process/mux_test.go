@@ -10,6 +10,7 @@ import (
 
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/sandbox"
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 )
 
 // nodeConcurrent waits, logs around the wait, and says which worker
@@ -30,7 +31,7 @@ async function main(p) {
 func TestConcurrentNode(t *testing.T) {
 	b := newBackend(t, Config{})
 	if b.reasons[KindNode] != "" {
-		t.Skip(b.reasons[KindNode])
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
 	}
 	l := limits(0)
 	l.Concurrency = 4
@@ -105,7 +106,7 @@ func TestConcurrentNode(t *testing.T) {
 func TestConcurrentNodeTimeout(t *testing.T) {
 	b := newBackend(t, Config{})
 	if b.reasons[KindNode] != "" {
-		t.Skip(b.reasons[KindNode])
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
 	}
 	l := limits(0)
 	l.Concurrency = 2

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
 )
 
 var (
@@ -26,7 +28,7 @@ func buildNative(t testing.TB, mode string) []byte {
 		return b
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go toolchain to build the native fixture")
+		sandboxtest.Unavailable(t, "no go toolchain to build the native fixture")
 	}
 	if nativeDir == "" {
 		d, err := os.MkdirTemp("", "gust-native-")

@@ -148,4 +148,3 @@ func lower(s string) string {
 	}
 	return string(b)
 }
-

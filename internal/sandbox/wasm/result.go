@@ -177,4 +177,3 @@ func appendEnvelope(dst []byte, params json.RawMessage, env map[string]string) [
 	}
 	return append(dst, "}}"...)
 }
-
