@@ -56,6 +56,15 @@ func envInt(name string, def int) (int, error) {
 	return n, nil
 }
 
+// envBool reads a true/false setting from the environment, def when unset.
+func envBool(name string, def bool) (bool, error) {
+	b, err := strconv.ParseBool(envOr(name, strconv.FormatBool(def)))
+	if err != nil {
+		return false, usageError{fmt.Errorf("%s: want true or false, got %q", name, os.Getenv(name))}
+	}
+	return b, nil
+}
+
 func envOr(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
 		return v
@@ -79,7 +88,10 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	fs.StringVar(&s.addr, "addr", envOr("GUST_ADDR", "127.0.0.1:3233"), "address the API listens on (env GUST_ADDR)")
 	fs.StringVar(&s.auth, "auth", envOr("GUST_AUTH", ""), "UUID:KEY of the guest namespace; generated once and kept when empty (env GUST_AUTH)")
 	fs.StringVar(&s.logLevel, "log-level", envOr("GUST_LOG_LEVEL", "info"), "debug, info, warn or error (env GUST_LOG_LEVEL)")
-	sync, _ := strconv.ParseBool(envOr("GUST_SYNC_ALWAYS", "false"))
+	sync, err := envBool("GUST_SYNC_ALWAYS", false)
+	if err != nil {
+		return s, err
+	}
 	fs.BoolVar(&s.syncAlways, "sync-always", sync, "fsync every write: survives power loss, ~10x slower writes (env GUST_SYNC_ALWAYS)")
 	fs.DurationVar(&s.retention, "activation-retention", 7*24*time.Hour, "how long activation records are kept")
 	fs.Int64Var(&s.maxRecords, "activation-max-records", 1_000_000, "most activation records kept")
@@ -98,8 +110,8 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 		return s, err
 	}
 	fs.StringVar(&s.keepAlive, "keep-alive", envOr("GUST_KEEP_ALIVE", "fixed:10m"), "how long idle functions stay warm: fixed:DURATION or hybrid (learns each action's idle times) (env GUST_KEEP_ALIVE)")
-	fs.StringVar(&s.python, "python", envOr("GUST_PYTHON", "/usr/bin/python3"), "interpreter of the python:3 kind (env GUST_PYTHON)")
-	fs.StringVar(&s.node, "node", envOr("GUST_NODE", "/usr/bin/node"), "interpreter of the nodejs:20 kind (env GUST_NODE)")
+	fs.StringVar(&s.python, "python", envOr("GUST_PYTHON", process.DefaultPython), "interpreter of the python:3 kind (env GUST_PYTHON)")
+	fs.StringVar(&s.node, "node", envOr("GUST_NODE", process.DefaultNode), "interpreter of the nodejs:20 kind (env GUST_NODE)")
 	stem, err := envInt("GUST_STEM_CELLS", 0)
 	if err != nil {
 		return s, err
@@ -140,10 +152,13 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	}
 	cpus, err := strconv.ParseFloat(envOr("GUST_SANDBOX_CPUS", "0"), 64)
 	if err != nil || cpus < 0 {
-		return s, usageError{fmt.Errorf("GUST_SANDBOX_CPUS: want a number of cores such as 0.5")}
+		return s, usageError{fmt.Errorf("GUST_SANDBOX_CPUS: want a number of cores such as 0.5, got %q", os.Getenv("GUST_SANDBOX_CPUS"))}
 	}
 	fs.Float64Var(&s.cpus, "sandbox-cpus", cpus, "cores one process sandbox may use (0: a share by its memory) (env GUST_SANDBOX_CPUS)")
-	noZygote, _ := strconv.ParseBool(envOr("GUST_NO_ZYGOTE", "false"))
+	noZygote, err := envBool("GUST_NO_ZYGOTE", false)
+	if err != nil {
+		return s, err
+	}
 	fs.BoolVar(&s.noZygote, "no-zygote", noZygote, "start every Python worker itself instead of forking it from its action's zygote (env GUST_NO_ZYGOTE)")
 	fs.IntVar(&s.stemCells, "stem-cells", stem, "prewarmed code-less workers per interpreter (0: default of 1, negative: none) (env GUST_STEM_CELLS)")
 	fs.IntVar(&s.invokerMB, "invoker-memory", invMB, "MB of memory the invoker's live instances, busy or idle, may hold, each its action's memory limit (env GUST_INVOKER_MEMORY)")
@@ -161,6 +176,9 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	}
 	if fs.NArg() > 0 {
 		return s, usageError{fmt.Errorf("gust up takes no arguments, got %q", fs.Args())}
+	}
+	if s.cpus < 0 {
+		return s, usageError{fmt.Errorf("--sandbox-cpus: want a number of cores such as 0.5, got %v", s.cpus)}
 	}
 	return s, nil
 }

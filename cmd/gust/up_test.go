@@ -12,7 +12,7 @@ import (
 // errors.
 func TestUpSandboxSettings(t *testing.T) {
 	clear := func(t *testing.T) {
-		for _, k := range []string{"GUST_SANDBOX_TMP_MB", "GUST_SANDBOX_PIDS", "GUST_WORKERS_PER_FUNCTION", "GUST_SANDBOX_CPUS", "GUST_NO_ZYGOTE", "GUST_WASM_DIRS"} {
+		for _, k := range []string{"GUST_SANDBOX_TMP_MB", "GUST_SANDBOX_PIDS", "GUST_WORKERS_PER_FUNCTION", "GUST_SANDBOX_CPUS", "GUST_NO_ZYGOTE", "GUST_WASM_DIRS", "GUST_SYNC_ALWAYS"} {
 			t.Setenv(k, "")
 		}
 	}
@@ -44,6 +44,8 @@ func TestUpSandboxSettings(t *testing.T) {
 		"bad int":  {"GUST_SANDBOX_PIDS", "many"},
 		"bad cpus": {"GUST_SANDBOX_CPUS", "-1"},
 		"bad dir":  {"GUST_WASM_DIRS", "nope"},
+		"bad bool": {"GUST_NO_ZYGOTE", "yes"},
+		"bad sync": {"GUST_SYNC_ALWAYS", "sometimes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clear(t)
@@ -55,10 +57,14 @@ func TestUpSandboxSettings(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bad flag", func(t *testing.T) {
-		clear(t)
-		if _, err := parseUp([]string{"--wasm-dir", "x"}, io.Discard); err == nil {
-			t.Error("--wasm-dir x accepted")
-		}
-	})
+	for _, args := range [][]string{{"--wasm-dir", "x"}, {"--sandbox-cpus", "-1"}} {
+		t.Run("bad flag "+args[0], func(t *testing.T) {
+			clear(t)
+			if _, err := parseUp(args, io.Discard); err == nil {
+				t.Errorf("%v accepted", args)
+			} else if _, ok := err.(usageError); !ok {
+				t.Errorf("%v: %T %v, want a usage error", args, err, err)
+			}
+		})
+	}
 }
