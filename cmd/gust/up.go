@@ -15,6 +15,7 @@ import (
 
 	"github.com/gust-faas/gust/internal/app"
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/keepalive"
 	"github.com/gust-faas/gust/internal/sandbox/process"
 	"github.com/gust-faas/gust/internal/sandbox/wasm"
 )
@@ -127,12 +128,17 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 			s.wasmDirs = append(s.wasmDirs, g)
 		}
 	}
+	fromEnv := true // the first --wasm-dir replaces the env's list, as flags override env elsewhere
 	fs.Func("wasm-dir", "grant a host directory to a namespace's wasm actions that ask for it (annotation gust-dirs): `NAMESPACE/NAME=/host/path[:rw]`, read-only unless :rw; repeatable (env GUST_WASM_DIRS, comma-separated)", func(v string) error {
 		g, err := wasm.ParseDirGrant(v)
-		if err == nil {
-			s.wasmDirs = append(s.wasmDirs, g)
+		if err != nil {
+			return err
 		}
-		return err
+		if fromEnv {
+			s.wasmDirs, fromEnv = nil, false
+		}
+		s.wasmDirs = append(s.wasmDirs, g)
+		return nil
 	})
 	for _, o := range []struct {
 		p         *int
@@ -176,6 +182,9 @@ func parseUp(args []string, stderr io.Writer) (upSettings, error) {
 	}
 	if fs.NArg() > 0 {
 		return s, usageError{fmt.Errorf("gust up takes no arguments, got %q", fs.Args())}
+	}
+	if _, err := keepalive.Parse(s.keepAlive); err != nil {
+		return s, usageError{fmt.Errorf("--keep-alive: %w", err)}
 	}
 	if s.cpus < 0 {
 		return s, usageError{fmt.Errorf("--sandbox-cpus: want a number of cores such as 0.5, got %v", s.cpus)}

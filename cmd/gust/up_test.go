@@ -12,7 +12,7 @@ import (
 // errors.
 func TestUpSandboxSettings(t *testing.T) {
 	clear := func(t *testing.T) {
-		for _, k := range []string{"GUST_SANDBOX_TMP_MB", "GUST_SANDBOX_PIDS", "GUST_WORKERS_PER_FUNCTION", "GUST_SANDBOX_CPUS", "GUST_NO_ZYGOTE", "GUST_WASM_DIRS", "GUST_SYNC_ALWAYS"} {
+		for _, k := range []string{"GUST_SANDBOX_TMP_MB", "GUST_SANDBOX_PIDS", "GUST_WORKERS_PER_FUNCTION", "GUST_SANDBOX_CPUS", "GUST_NO_ZYGOTE", "GUST_WASM_DIRS", "GUST_SYNC_ALWAYS", "GUST_KEEP_ALIVE"} {
 			t.Setenv(k, "")
 		}
 	}
@@ -46,6 +46,7 @@ func TestUpSandboxSettings(t *testing.T) {
 		"bad dir":  {"GUST_WASM_DIRS", "nope"},
 		"bad bool": {"GUST_NO_ZYGOTE", "yes"},
 		"bad sync": {"GUST_SYNC_ALWAYS", "sometimes"},
+		"bad keep": {"GUST_KEEP_ALIVE", "forever"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clear(t)
@@ -57,7 +58,18 @@ func TestUpSandboxSettings(t *testing.T) {
 			}
 		})
 	}
-	for _, args := range [][]string{{"--wasm-dir", "x"}, {"--sandbox-cpus", "-1"}} {
+	t.Run("flag replaces env dirs", func(t *testing.T) {
+		clear(t)
+		t.Setenv("GUST_WASM_DIRS", "guest/a="+t.TempDir())
+		s, err := parseUp([]string{"--wasm-dir", "guest/b=" + t.TempDir()}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.wasmDirs) != 1 || s.wasmDirs[0].Name != "b" {
+			t.Errorf("grants %+v, want only the flag's", s.wasmDirs)
+		}
+	})
+	for _, args := range [][]string{{"--wasm-dir", "x"}, {"--sandbox-cpus", "-1"}, {"--keep-alive", "fixed:soon"}} {
 		t.Run("bad flag "+args[0], func(t *testing.T) {
 			clear(t)
 			if _, err := parseUp(args, io.Discard); err == nil {
