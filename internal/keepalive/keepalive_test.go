@@ -198,7 +198,7 @@ func TestReadCDF(t *testing.T) {
 			t.Errorf("Quantile(%v) = %v, want %v", u, got, want)
 		}
 	}
-	for _, in := range []string{"", "x,y\n", "1,0.5\n0,0.6\n", "1,0.5\n2,0.4\n", "1,1.5\n", "1\n"} {
+	for _, in := range []string{"", "x,y\n", "1,0.5\n0,0.6\n", "1,0.5\n2,0.4\n", "1,1.5\n", "1\n", "0,NaN\n1,1\n"} {
 		if _, err := ReadCDF(strings.NewReader(in)); err == nil {
 			t.Errorf("accepted %q", in)
 		}
@@ -208,6 +208,8 @@ func TestReadCDF(t *testing.T) {
 func FuzzReadCDF(f *testing.F) {
 	f.Add("1,0.1\n5,0.9,3\n")
 	f.Add("a,b\n")
+	f.Add("0,.7\n5,.9")  // rounding put Quantile(.9) above the largest value
+	f.Add("0,NaN\n5,.9") // F = NaN passed every comparison
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := ReadCDF(strings.NewReader(in))
 		if err != nil {
@@ -289,4 +291,24 @@ func TestReplaySynthetic2019(t *testing.T) {
 	if hybrid.IdleMemSecs > 1.05*fixed.IdleMemSecs {
 		t.Errorf("hybrid idle %.4g MB·s, fixed %.4g: want no more than 5%% above", hybrid.IdleMemSecs, fixed.IdleMemSecs)
 	}
+}
+
+// FuzzParse: a --keep-alive setting is refused or gives a named policy
+// whose decisions are never negative.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"", "fixed", "fixed:90s", "fixed:-1s", "fixed:x", "hybrid", "hybrid:3", "lru", ":1m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := Parse(in)
+		if err != nil {
+			return
+		}
+		if p.Name() == "" {
+			t.Fatalf("Parse(%q): a policy without a name", in)
+		}
+		if d := p.Decide("f", 1); d.PreWarm < 0 || d.KeepAlive <= 0 {
+			t.Fatalf("Parse(%q): first decision %+v", in, d)
+		}
+	})
 }

@@ -91,8 +91,8 @@ type instance struct {
 // are taken in time order, as a live invoker sees them: an arrival takes a
 // loaded idle instance of its function or starts one (a cold start), and
 // at a call's end the policy decides that instance's window, knowing which
-// other instances are busy then (an instance freed during a burst is an
-// extra one, kept for Decision.Extras). Time is virtual, so a compressed
+// other instances are busy then: the instance's rank is one more than
+// that number, and the policy decides per rank (see MaxRank). Time is virtual, so a compressed
 // replay is the same replay with every duration (the trace's and the
 // policy's) divided by k.
 func Replay(calls []Call, policy Policy, memMB float64) Result {

@@ -49,7 +49,8 @@ func ReadCDF(r io.Reader) (CDF, error) {
 			}
 			return CDF{}, fmt.Errorf("cdf line %d: %q is not two numbers", n, line)
 		}
-		if math.IsNaN(x) || math.IsInf(x, 0) || f < 0 || f > 1 || (len(c.x) > 0 && (x < c.x[len(c.x)-1] || f < c.f[len(c.f)-1])) {
+		// !(f >= 0 && f <= 1) also refuses NaN, which every comparison passes.
+		if math.IsNaN(x) || math.IsInf(x, 0) || !(f >= 0 && f <= 1) || (len(c.x) > 0 && (x < c.x[len(c.x)-1] || f < c.f[len(c.f)-1])) {
 			return CDF{}, fmt.Errorf("cdf line %d: %q does not increase within [0, 1]", n, line)
 		}
 		c.x, c.f = append(c.x, x), append(c.f, f)
@@ -77,7 +78,10 @@ func (c CDF) Quantile(u float64) float64 {
 	if f1 == f0 {
 		return c.x[i]
 	}
-	return c.x[i-1] + (c.x[i]-c.x[i-1])*(u-f0)/(f1-f0)
+	// Clamped: rounding can put the interpolation just past x[i] (0,.7 and
+	// 5,.9 give 5.000000000000001 at .9), above the table's largest value.
+	q := c.x[i-1] + (c.x[i]-c.x[i-1])*(u-f0)/(f1-f0)
+	return min(max(q, c.x[i-1]), c.x[i])
 }
 
 // Synth draws traces from the 2019 distributions.
