@@ -221,10 +221,19 @@ func specLimits(l gust.Limits, maxResult int) sandbox.Limits {
 	}
 }
 
-// appendFuncKey appends the key of a's prepared function: what the
-// sandbox depends on. Actions with the same code and limits share it.
+// appendFuncKey appends the key of a's prepared function: the action
+// itself and what its sandbox depends on. The action's path comes first:
+// instances keep state between calls (a reactor's globals, a worker's
+// memory, a zygote's /tmp), so two actions never share them, even with the
+// same code and limits, and least of all across namespaces. One action per
+// function also keeps the entry's keep-alive history (policyKey) that of
+// every call it serves.
 func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 	l := a.Limits
+	b = append(b, a.Namespace...) // "ns[/pkg]"
+	b = append(b, '/')
+	b = append(b, a.Name...)
+	b = append(b, '|')
 	b = append(b, a.Exec.Kind...)
 	b = append(b, '|')
 	b = append(b, digest...)
@@ -243,10 +252,7 @@ func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 		}
 	}
 	if raw, ok := a.Annotations.Get(sandbox.DirsAnnotation); ok {
-		// Granted directories depend on the owner: no sharing then.
-		b = append(b, '|')
-		b = append(b, a.Namespace...)
-		b = append(b, '|')
+		b = append(b, '|') // the granted directories are mounted in the sandbox
 		b = append(b, raw...)
 	}
 	return b

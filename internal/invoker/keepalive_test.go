@@ -102,3 +102,29 @@ func TestPrewarm(t *testing.T) {
 		t.Errorf("call after pre-warm has initTime %s: its instance was initialised ahead of it", v)
 	}
 }
+
+// TestNoSharedInstances: actions with the same code and limits never share
+// an instance, so neither a reactor's globals: not across namespaces, and
+// not between two actions of one namespace.
+func TestNoSharedInstances(t *testing.T) {
+	inv := newTestInvoker(t, steady{KeepAlive: time.Hour}, nil)
+	code := wasmtest.Build(t, "goreactor")
+	run := func(ns, name string) *gust.Activation {
+		t.Helper()
+		job := reactorJob(t, code)
+		job.Namespace = ns
+		job.Action.Namespace, job.Action.Name = ns, name
+		return inv.Run(context.Background(), job)
+	}
+	if act := run("guest", "r"); startOf(act) != "cold" || countOf(t, act) != 1 {
+		t.Fatalf("first call: %s count %d", startOf(act), countOf(t, act))
+	}
+	for _, c := range []struct{ ns, name string }{{"other", "r"}, {"guest", "r2"}, {"guest/pkg", "r"}} {
+		if act := run(c.ns, c.name); startOf(act) != "cold" || countOf(t, act) != 1 {
+			t.Errorf("/%s/%s, same code as /guest/r: %s count %d, want a fresh instance of its own", c.ns, c.name, startOf(act), countOf(t, act))
+		}
+	}
+	if act := run("guest", "r"); startOf(act) != "warm" || countOf(t, act) != 2 {
+		t.Errorf("/guest/r again: %s count %d, want its own warm instance", startOf(act), countOf(t, act))
+	}
+}
