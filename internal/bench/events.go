@@ -194,8 +194,11 @@ func (r *runner) prepareSequence(ctx context.Context) (*load, error) {
 			}
 			vs = append(vs, variant{name: m.name, f: f, conc: 1, base: m.base})
 		}
-		per := figures{p50: perStep(vs[1].f.p50, vs[2].f.p50, 5), ops: vs[2].f.ops}
-		return append(vs, variant{name: variantPerStep, f: per, conc: 1, base: variantComponent}), nil
+		per := variant{name: variantPerStep, f: figures{p50: perStep(vs[1].f.p50, vs[2].f.p50, 5), ops: vs[2].f.ops}, conc: 1, base: variantComponent}
+		if per.f.p50 == 0 {
+			per.note = fmt.Sprintf("within the noise: p50 of 5 (%s) ≤ p50 of 1 (%s) in a round; measure longer", vs[2].f.p50, vs[1].f.p50)
+		}
+		return append(vs, per), nil
 	}
 	return &load{name: "sequence", measure: measure, once: true, rounds: newRounds}, nil
 }

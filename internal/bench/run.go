@@ -69,6 +69,9 @@ type variant struct {
 	// own marks a baseline the scenario measures itself (a floor of its
 	// own): it has no baseline.
 	own bool
+	// note says what a reader must know about the figures (the row's
+	// note; the last round's wins).
+	note string
 }
 
 // newRounds is the number of rounds of the event and scheduling scenarios
@@ -384,6 +387,9 @@ func (r *runner) rounds(ctx context.Context, loads []load) error {
 						}
 					}
 					s.rounds = append(s.rounds, v.f)
+					if v.note != "" {
+						s.note = v.note
+					}
 				}
 			}
 		}
