@@ -125,11 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), "\nScenarios:\n")
 		for _, s := range catalogue {
-			about := s.about
-			if s.unavailable != "" {
-				about = "not available: " + s.unavailable
-			}
-			fmt.Fprintf(fs.Output(), "  %-20s %s\n", s.name, about)
+			fmt.Fprintf(fs.Output(), "  %-20s %s\n", s.name, s.about)
 		}
 	}
 	if err := fs.Parse(args); err != nil {

@@ -218,8 +218,8 @@ func TestSelectScenarios(t *testing.T) {
 	}
 	for _, s := range catalogue {
 		for _, n := range s.needs {
-			if b, ok := lookup(n); !ok || b.unavailable != "" {
-				t.Errorf("%s needs %s, which is not an available scenario", s.name, n)
+			if _, ok := lookup(n); !ok {
+				t.Errorf("%s needs %s, which is not a scenario", s.name, n)
 			}
 		}
 	}
@@ -449,14 +449,6 @@ func TestProc(t *testing.T) {
 	after, err := descendantsMemory("/proc", os.Getpid())
 	if err != nil || after.procs != before.procs+1 || after.sandboxes <= before.sandboxes {
 		t.Errorf("descendants before %+v, after %+v, %v", before, after, err)
-	}
-}
-
-func TestPlainToken(t *testing.T) {
-	for in, want := range map[string]bool{"guest": true, "gust-bench-burst_1": true, "": false, "a.b": false, "a b": false, "a*": false, "é": false} {
-		if got := plainToken(in); got != want {
-			t.Errorf("plainToken(%q) = %v", in, got)
-		}
 	}
 }
 

@@ -98,7 +98,7 @@ func (r *runner) run(ctx context.Context, selected []scenario) (*Report, error) 
 		rep.Settings.Scenarios = append(rep.Settings.Scenarios, s.name)
 	}
 	has := func(name string) bool {
-		return slices.ContainsFunc(selected, func(s scenario) bool { return s.name == name && s.unavailable == "" })
+		return slices.ContainsFunc(selected, func(s scenario) bool { return s.name == name })
 	}
 	var err error
 	if r.opt.apihost != "" {
@@ -118,10 +118,6 @@ func (r *runner) run(ctx context.Context, selected []scenario) (*Report, error) 
 
 	var loads []load
 	for _, s := range selected {
-		if s.unavailable != "" {
-			r.markUnavailable(s.name, s.unavailable)
-			continue
-		}
 		l, err := r.prepareLoad(ctx, s.name)
 		if err != nil {
 			r.markUnavailable(s.name, err.Error())

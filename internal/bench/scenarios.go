@@ -13,13 +13,9 @@ type scenario struct {
 	// needs are the baselines measured with the scenario, so that its
 	// ratios are always taken against a floor of the same run.
 	needs []string
-	// unavailable says why the scenario cannot run in this version of Gust.
-	unavailable string
 }
 
 // catalogue lists every scenario in the order they run and are reported.
-// A scenario of a feature that does not exist yet stays listed with the
-// reason, so that a report never skips it silently.
 var catalogue = []scenario{
 	{name: "floor-http", about: "bare net/http no-op server answering a small JSON POST on loopback"},
 	{name: "floor-nats", about: "NATS request-reply round trip on the embedded server"},

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gust-faas/gust/internal/broker"
+	"github.com/gust-faas/gust/internal/store"
 )
 
 // recordWatch notes when activation records of one action reach the
@@ -31,15 +32,12 @@ type seenRecord struct {
 // watchRecords starts a watch for the records of action in namespace ns;
 // buffer records may wait to be read before the subscription stalls.
 func watchRecords(b *broker.Broker, ns, action string, buffer int) (*recordWatch, error) {
-	if !plainToken(ns) || !plainToken(action) {
-		return nil, fmt.Errorf("watch records of %s/%s: want names of letters, digits, - and _ (one subject token each)", ns, action)
-	}
 	nc, err := b.Connect("gust-bench-watch-" + action)
 	if err != nil {
 		return nil, err
 	}
 	w := &recordWatch{nc: nc, ids: make(chan seenRecord, buffer)}
-	_, err = nc.Subscribe("act."+ns+"."+action+".*", func(m *nats.Msg) {
+	_, err = nc.Subscribe("act."+store.Token(ns)+"."+store.Token(action)+".*", func(m *nats.Msg) {
 		w.ids <- seenRecord{id: m.Subject[strings.LastIndexByte(m.Subject, '.')+1:], at: time.Now()}
 	})
 	if err == nil {
@@ -95,17 +93,3 @@ func (w *recordWatch) collect(ctx context.Context, want map[string]bool, limit t
 }
 
 func (w *recordWatch) close() { w.nc.Close() }
-
-// plainToken reports whether s is one NATS subject token as package store
-// writes it unescaped: letters, digits, '-' and '_'.
-func plainToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
