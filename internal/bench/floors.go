@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/gust-faas/gust/internal/broker"
+	"github.com/gust-faas/gust/internal/sandbox/process"
 )
 
 // floorHTTP is a bare net/http server that answers every request with a
@@ -123,22 +124,17 @@ type execFloor struct {
 	err     error // why it cannot run
 }
 
-// execFloors finds the commands of floor-exec. Python is Debian's
-// /usr/bin/python3, not whatever python3 comes first on PATH (a pyenv shim
-// costs several times more); node is the first on PATH. Each runs with an
+// execFloors finds the commands of floor-exec: the interpreters the
+// bench's node runs (process.DefaultPython and DefaultNode), not whatever
+// comes first on PATH (a pyenv shim costs several times more); PATH only
+// when the default is missing, and the report says so. Each runs with an
 // empty environment: NODE_EXTRA_CA_CERTS alone triples node's start-up.
 func execFloors(ctx context.Context) []execFloor {
-	python := "/usr/bin/python3"
-	pythonNote := "Debian's interpreter"
-	if _, err := os.Stat(python); err != nil {
-		if p, err := exec.LookPath("python3"); err == nil {
-			python, pythonNote = p, "first python3 on PATH: /usr/bin/python3 is missing"
-		}
-	}
-	node, nodeErr := exec.LookPath("node")
+	python, pythonNote := interpreter(process.DefaultPython, "python3")
+	node, nodeNote := interpreter(process.DefaultNode, "node")
 	floors := []execFloor{
 		{variant: "python3 -c pass", tool: Tool{Name: "python3", Path: python, Note: pythonNote + ", empty environment"}, args: []string{"-c", "pass"}},
-		{variant: "node -e 0", tool: Tool{Name: "node", Path: node, Note: "empty environment"}, args: []string{"-e", "0"}, err: nodeErr},
+		{variant: "node -e 0", tool: Tool{Name: "node", Path: node, Note: nodeNote + ", empty environment"}, args: []string{"-e", "0"}},
 		{variant: "/bin/true", tool: Tool{Name: "true", Path: "/bin/true"}},
 	}
 	for i := range floors {
@@ -165,6 +161,18 @@ func execFloors(ctx context.Context) []execFloor {
 		}
 	}
 	return floors
+}
+
+// interpreter returns def, or the first name on PATH when def is missing,
+// with a note saying which.
+func interpreter(def, name string) (path, note string) {
+	if _, err := os.Stat(def); err == nil {
+		return def, "the sandbox's default"
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, "first " + name + " on PATH: " + def + " is missing"
+	}
+	return def, def + " is missing" // the floor's stat reports it
 }
 
 // run starts the command once and waits for it.
