@@ -43,17 +43,15 @@
 package wasmtest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
+
+	"github.com/gust-faas/gust/internal/sandbox/wasm/wasmbuild"
 )
 
 type lang int
@@ -105,62 +103,31 @@ func Build(t testing.TB, name string) []byte {
 }
 
 // BuildC compiles one C file with clang --target=wasm32-wasi -O2, as a
-// reactor (-mexec-model=reactor) when reactor is set. Headers beside src
-// are part of the cache key.
+// reactor (-mexec-model=reactor) when reactor is set (see wasmbuild.C).
 func BuildC(t testing.TB, src string, reactor bool) []byte {
 	t.Helper()
-	clang := clangInfo()
-	if clang.err != nil {
-		unavailable(t, fmt.Sprintf("wasmtest: no C to wasm32-wasi toolchain (install clang lld wasi-libc libclang-rt-14-dev-wasm32): %v", clang.err))
+	if _, err := wasmbuild.Clang(); err != nil {
+		unavailable(t, fmt.Sprintf("wasmtest: no C to wasm32-wasi toolchain (install clang lld wasi-libc libclang-rt-14-dev-wasm32): %v", err))
 	}
-	args := []string{"--target=wasm32-wasi", "-O2"}
-	if reactor {
-		args = append(args, "-mexec-model=reactor")
+	b, err := wasmbuild.C(context.Background(), baseDir(t), src, reactor)
+	if err != nil {
+		t.Fatalf("wasmtest: %v", err)
 	}
-	headers, _ := filepath.Glob(filepath.Join(filepath.Dir(src), "*.h"))
-	key := cacheKey(t, append([]string{src}, headers...), clang.version, args)
-	return cached(t, strings.TrimSuffix(filepath.Base(src), ".c"), key, func(out string) *exec.Cmd {
-		return exec.Command(clang.path, append(args, "-o", out, src)...)
-	})
+	return b
 }
 
 // BuildGo builds the main package in dir with GOOS=wasip1 GOARCH=wasm, with
-// -buildmode=c-shared when reactor is set. The package may import only the
-// standard library: it is built as its own module, away from Gust's go.mod.
+// -buildmode=c-shared when reactor is set (see wasmbuild.GoProgram).
 func BuildGo(t testing.TB, dir string, reactor bool) []byte {
 	t.Helper()
-	goTool := goInfo()
-	if goTool.err != nil {
-		unavailable(t, fmt.Sprintf("wasmtest: no go command: %v", goTool.err))
+	if _, err := wasmbuild.Go(); err != nil {
+		unavailable(t, fmt.Sprintf("wasmtest: no go command: %v", err))
 	}
-	srcs, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil || len(srcs) == 0 {
-		t.Fatalf("wasmtest: no Go files in %s", dir)
+	b, err := wasmbuild.GoProgram(context.Background(), baseDir(t), dir, reactor)
+	if err != nil {
+		t.Fatalf("wasmtest: %v", err)
 	}
-	args := []string{"build", "-trimpath"}
-	if reactor {
-		args = append(args, "-buildmode=c-shared")
-	}
-	key := cacheKey(t, srcs, goTool.version, args)
-	return cached(t, filepath.Base(dir), key, func(out string) *exec.Cmd {
-		mod := t.TempDir()
-		for _, src := range srcs {
-			b, err := os.ReadFile(src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(mod, filepath.Base(src)), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module fixture\n\ngo 1.24\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(goTool.path, append(args, "-o", out, ".")...)
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOWORK=off")
-		return cmd
-	})
+	return b
 }
 
 // CacheDir returns a directory, kept across test runs, for a wazero
@@ -196,50 +163,6 @@ func testdata(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "testdata")
 }
 
-func cacheKey(t testing.TB, files []string, toolchain string, args []string) string {
-	t.Helper()
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%q\x00", toolchain, args)
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatalf("wasmtest: %v", err)
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(b))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:20]
-}
-
-// cached returns the cached build for key, or runs the command that cmd
-// makes to write it. The result is renamed into place, so concurrent test
-// processes building the same fixture do not see partial files.
-func cached(t testing.TB, name, key string, cmd func(out string) *exec.Cmd) []byte {
-	t.Helper()
-	path := filepath.Join(baseDir(t), name+"-"+key+".wasm")
-	if b, err := os.ReadFile(path); err == nil {
-		return b
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), name+".*.tmp")
-	if err != nil {
-		t.Fatalf("wasmtest: %v", err)
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	c := cmd(tmp.Name())
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("wasmtest: building %s: %s: %v\n%s", name, strings.Join(c.Args, " "), err, out)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		t.Fatalf("wasmtest: %v", err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("wasmtest: %v", err)
-	}
-	return b
-}
-
 // unavailable skips a test whose toolchain is missing on a developer's
 // machine, but fails it in CI, where a skipped suite would pass silently.
 func unavailable(t testing.TB, msg string) {
@@ -249,47 +172,3 @@ func unavailable(t testing.TB, msg string) {
 	}
 	t.Skip(msg)
 }
-
-type toolchain struct {
-	path    string
-	version string
-	err     error
-}
-
-// clangInfo finds clang and checks, once per process, that it can build a
-// WASI program: clang alone is not enough without wasi-libc.
-var clangInfo = sync.OnceValue(func() toolchain {
-	path, err := exec.LookPath("clang")
-	if err != nil {
-		return toolchain{err: err}
-	}
-	version, err := exec.Command(path, "--version").Output()
-	if err != nil {
-		return toolchain{err: fmt.Errorf("clang --version: %w", err)}
-	}
-	dir, err := os.MkdirTemp("", "wasmtest-probe")
-	if err != nil {
-		return toolchain{err: err}
-	}
-	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "probe.c")
-	if err := os.WriteFile(src, []byte("#include <stdio.h>\nint main(void) { puts(\"{}\"); return 0; }\n"), 0o644); err != nil {
-		return toolchain{err: err}
-	}
-	if out, err := exec.Command(path, "--target=wasm32-wasi", "-O2", "-o", filepath.Join(dir, "probe.wasm"), src).CombinedOutput(); err != nil {
-		return toolchain{err: fmt.Errorf("%w: %s", err, out)}
-	}
-	return toolchain{path: path, version: string(version)}
-})
-
-var goInfo = sync.OnceValue(func() toolchain {
-	path, err := exec.LookPath("go")
-	if err != nil {
-		return toolchain{err: err}
-	}
-	version, err := exec.Command(path, "env", "GOVERSION").Output()
-	if err != nil {
-		return toolchain{err: fmt.Errorf("go env GOVERSION: %w", err)}
-	}
-	return toolchain{path: path, version: strings.TrimSpace(string(version))}
-})
