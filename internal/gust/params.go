@@ -3,6 +3,7 @@ package gust
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 )
 
 // KeyValue is one entry of an entity's "parameters" or "annotations" list.
@@ -117,8 +118,31 @@ func (kv KeyValues) Validate(what string) error {
 		if !json.Valid(e.Value) {
 			return Errorf(KindInvalid, "The request content was malformed:\n%s %q is not valid JSON.", what, e.Key)
 		}
+		if e.Init {
+			if _, err := e.EnvValue(); err != nil {
+				return Errorf(KindInvalid, "The request content was malformed:\n%s", MessageOf(err))
+			}
+		}
 	}
 	return nil
+}
+
+// EnvValue returns an init parameter's value as the environment variable
+// its instances get: a JSON string as it is, other JSON as text. A key
+// with '=' or NUL, or a value with NUL, cannot be an environment variable
+// (exec and WASI refuse it), so it is an error naming the parameter.
+func (e KeyValue) EnvValue() (string, error) {
+	if strings.ContainsAny(e.Key, "=\x00") {
+		return "", Errorf(KindInvalid, "The init parameter %q cannot be an environment variable of the action's instances: its key must not contain '=' or NUL.", e.Key)
+	}
+	var s string
+	if json.Unmarshal(e.Value, &s) != nil {
+		s = string(e.Value)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", Errorf(KindInvalid, "The init parameter %q cannot be an environment variable of the action's instances: its value must not contain NUL.", e.Key)
+	}
+	return s, nil
 }
 
 // Object renders the list as one JSON object (later keys win), skipping

@@ -260,23 +260,24 @@ func appendFuncKey(b []byte, a *gust.Action, digest string) []byte {
 
 // initEnv returns a's init parameters (OpenWhisk's "init": true) as the
 // environment of its instances: strings as they are, other JSON as text.
-func initEnv(a *gust.Action) map[string]string {
+// The API refuses parameters that cannot be environment variables; one
+// stored before it did is the developer's error, not the platform's.
+func initEnv(a *gust.Action) (map[string]string, error) {
 	var env map[string]string
 	for _, p := range a.Parameters {
 		if !p.Init {
 			continue
 		}
+		v, err := p.EnvValue()
+		if err != nil {
+			return nil, err
+		}
 		if env == nil {
 			env = map[string]string{}
 		}
-		var s string
-		if json.Unmarshal(p.Value, &s) == nil {
-			env[p.Key] = s
-		} else {
-			env[p.Key] = string(p.Value)
-		}
+		env[p.Key] = v
 	}
-	return env
+	return env, nil
 }
 
 // actionDirs reads the host directories a asks for.
@@ -355,12 +356,16 @@ func (inv *Invoker) function(ctx context.Context, a *gust.Action, digest string,
 	if err == nil {
 		dirs, err = actionDirs(a)
 	}
+	var ienv map[string]string
+	if err == nil {
+		ienv, err = initEnv(a)
+	}
 	if err == nil {
 		e.fn, err = b.Prepare(ctx, sandbox.Spec{
 			Kind: a.Exec.Kind, Code: src, Digest: digest, Main: a.Exec.Main,
 			Limits: specLimits(a.Limits, inv.maxResult),
 			Budget: &budget{inv: inv, e: e, mb: a.Limits.Memory},
-			Owner:  a.Path().Namespace, Dirs: dirs, Env: initEnv(a),
+			Owner:  a.Path().Namespace, Dirs: dirs, Env: ienv,
 		})
 	}
 	e.err = err
