@@ -36,6 +36,21 @@ var (
 // waiting for its end; longer text goes to the log in pieces.
 const maxPartialLine = 64 << 10
 
+// splitMarker reports whether line (a complete line, its newline
+// included) ends with the marker. Text printed without a newline sits
+// before the marker on the same line: it is returned as a line of its own
+// (a copy, newline added), or nil when there is none.
+func splitMarker(line []byte) (text []byte, found bool) {
+	body := bytes.TrimSuffix(line, []byte("\n"))
+	if !bytes.HasSuffix(body, marker) {
+		return nil, false
+	}
+	if body = body[:len(body)-len(marker)]; len(body) > 0 {
+		text = append(bytes.Clone(body), '\n')
+	}
+	return text, true
+}
+
 // stream is the host end of the worker's stdout or stderr. buf holds bytes
 // read but not yet logged; it carries over between calls.
 type stream struct {
@@ -57,13 +72,14 @@ func (s *stream) consume(markers bool) {
 		}
 		line := s.buf[start : start+i+1]
 		start += i + 1
-		if markers && bytes.HasSuffix(line[:len(line)-1], marker) {
-			// Text printed without a newline sits before the marker.
-			if text := line[:len(line)-1-len(marker)]; len(text) > 0 {
-				_, _ = s.w.Write(append(text[:len(text):len(text)], '\n'))
+		if markers {
+			if text, ok := splitMarker(line); ok {
+				if text != nil {
+					_, _ = s.w.Write(text)
+				}
+				s.marker = true
+				break
 			}
-			s.marker = true
-			break
 		}
 		_, _ = s.w.Write(line)
 	}

@@ -143,12 +143,15 @@ func (m *muxWorker) lines(i int, buf []byte, resultLimit int) []byte {
 			id, ok := idPrefix(buf)
 			switch {
 			case i < 2 && len(buf) > maxPartialLine:
-				text := buf
+				// Log it in pieces, keeping the prefix and a marker's
+				// length back: the marker may be arriving on this line.
+				head := 0
 				if ok {
-					text = buf[33:]
+					head = 33
 				}
-				m.logLocked(i, id, append(text[:len(text):len(text)], '\n'))
-				return buf[:0]
+				cut := len(buf) - len(marker)
+				m.logLocked(i, id, append(bytes.Clone(buf[head:cut]), '\n'))
+				return append(buf[:head], buf[cut:]...)
 			case i == 2 && len(buf) > resultLimit+33:
 				// A reply over the limit: it is not read further, and the
 				// rest of it stays in the pipe, so the worker must end.
@@ -186,7 +189,10 @@ func (m *muxWorker) lines(i int, buf []byte, resultLimit int) []byte {
 		if ok {
 			text = line[33:]
 		}
-		if ok && bytes.Equal(bytes.TrimSuffix(text, []byte("\n")), marker) {
+		if before, found := splitMarker(text); ok && found {
+			if before != nil {
+				m.logLocked(i, id, before)
+			}
 			if c := m.calls[id]; c != nil {
 				if i == 0 {
 					c.outEnd = true

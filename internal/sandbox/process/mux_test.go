@@ -140,3 +140,44 @@ func TestConcurrentNodeTimeout(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConcurrentNodePartialLine: output without a trailing newline puts
+// the end marker on the same line; each call must still end at once, with
+// that text as a line of its own log.
+func TestConcurrentNodePartialLine(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 3
+	l.Timeout = 5 * time.Second
+	f := prepare(t, b, KindNode, `
+async function main(p) {
+  process.stdout.write("out" + p.n);
+  await new Promise(r => setTimeout(r, 100));
+  process.stderr.write("err" + p.n);
+  return { n: p.n };
+}`, l)
+	results := make([]*sandbox.Result, 3)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range results {
+		wg.Go(func() { results[i] = call(t, f, `{"n":`+string(rune('1'+i))+`}`) })
+	}
+	wg.Wait()
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("3 calls of 100 ms took %v: the markers were not seen", d)
+	}
+	for i, r := range results {
+		n := string(rune('1' + i))
+		wantStatus(t, r, gust.StatusSuccess)
+		if m := resultMap(t, r); m["n"] != float64(i+1) {
+			t.Errorf("call %s got the result of %v", n, m["n"])
+		}
+		logs := logTexts(r)
+		if len(logs) != 2 || !strings.HasSuffix(logs[0], "out"+n) || !strings.HasSuffix(logs[1], "err"+n) {
+			t.Errorf("call %s logs %q, want out%s and err%s", n, logs, n, n)
+		}
+	}
+}

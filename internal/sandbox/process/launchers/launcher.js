@@ -1,5 +1,6 @@
 // Gust Node.js launcher: runs inside the process sandbox and serves many
-// activations of one action, one at a time (docs/process.md).
+// activations of one action, one at a time, or with "concurrency" several
+// at once (below; docs/process.md).
 //
 // Protocol, one JSON document per line, on the request and reply pipes
 // (below; the invoker's stdin and fd 3):
@@ -125,24 +126,35 @@ async function run(fn, msg) {
 }
 
 // Concurrent mode: prefix each line of the function's output with its
-// activation's id (the first write of a line carries it).
+// activation's id (the first write of a line carries it). The stream is
+// shared, so a line one activation left open (written without its
+// newline) is ended before another writes: each line then belongs to one
+// activation, and its end marker, which may follow its own open line, is
+// found on a line that starts with its id.
 const current = new AsyncLocalStorage();
+const untagged = Symbol('untagged');
 
 function tagStream(stream) {
   const write = stream.write.bind(stream);
-  const atStart = new Map(); // activation id -> next write starts a line
+  let open = null; // whose line is open: an activation id, untagged, or null (at a line start)
   stream.write = (chunk, encoding, cb) => {
     const id = current.getStore();
-    if (id === undefined) return write(chunk, encoding, cb);
+    const owner = id === undefined ? untagged : id;
+    if (chunk.length === 0) return write(chunk, encoding, cb);
+    let out = open !== null && open !== owner ? '\n' : '';
+    if (id === undefined) {
+      if (out) write(out);
+      const last = typeof chunk === 'string' ? chunk.endsWith('\n') : chunk[chunk.length - 1] === 10;
+      open = last ? null : untagged;
+      return write(chunk, encoding, cb);
+    }
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    let out = '';
-    let start = atStart.get(id) !== false;
+    let start = open !== id;
     for (const piece of text.split(/(?<=\n)/)) {
       out += (start ? id + '\t' : '') + piece;
       start = piece.endsWith('\n');
     }
-    atStart.set(id, start);
-    if (start) atStart.delete(id);
+    open = start ? null : id;
     return write(out, typeof encoding === 'function' ? encoding : cb);
   };
 }
