@@ -40,6 +40,13 @@ type muxWorker struct {
 	killed    bool                // end ran
 	how       failure             // how end found it
 	stdin     sync.Mutex          // one request line at a time
+
+	// The reader polls the worker's pipes until stop (an eventfd) says
+	// end is running, and closes readerDone as it returns: end closes the
+	// pipes only then, since a number closed under the reader's poll may
+	// be reused at once for another sandbox's pipe.
+	stop       int
+	readerDone chan struct{}
 }
 
 // muxCall is one call in flight on a muxWorker.
@@ -63,10 +70,15 @@ func (c *muxCall) finish() {
 }
 
 // newMux makes w, initialised, a concurrent worker and starts reading it.
-func newMux(w *worker, n, resultLimit int) *muxWorker {
-	m := &muxWorker{w: w, n: n, calls: map[string]*muxCall{}, idleSince: time.Now()}
+func newMux(w *worker, n, resultLimit int) (*muxWorker, error) {
+	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("process: eventfd: %w", err)
+	}
+	m := &muxWorker{w: w, n: n, calls: map[string]*muxCall{}, idleSince: time.Now(),
+		stop: stop, readerDone: make(chan struct{})}
 	go m.read(resultLimit)
-	return m
+	return m, nil
 }
 
 // idPrefix reports whether line starts with a 32-hex activation id and a
@@ -83,8 +95,8 @@ func idPrefix(line []byte) (string, bool) {
 	return string(line[:32]), true
 }
 
-// read polls the worker's stdout, stderr and result pipes until it ends,
-// routing each complete line to its call.
+// read polls the worker's stdout, stderr and result pipes until it ends
+// or end stops it, routing each complete line to its call.
 func (m *muxWorker) read(resultLimit int) {
 	w := m.w
 	p := w.p
@@ -92,15 +104,20 @@ func (m *muxWorker) read(resultLimit int) {
 	fds := [3]int{p.stdout, p.stderr, p.result}
 	scratch := make([]byte, 64<<10)
 	open := 3
+	pfds := make([]unix.PollFd, 0, 4)
+poll:
 	for open > 0 {
-		pfds := make([]unix.PollFd, 0, 3)
+		pfds = append(pfds[:0], unix.PollFd{Fd: int32(m.stop), Events: unix.POLLIN})
 		for _, fd := range fds {
 			if fd >= 0 {
 				pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 			}
 		}
-		if _, err := unix.Poll(pfds, 200); err != nil && err != unix.EINTR {
+		if _, err := unix.Poll(pfds, -1); err != nil && err != unix.EINTR {
 			break
+		}
+		if pfds[0].Revents != 0 {
+			break poll // end is running: it closes the pipes once we are out
 		}
 		for i, fd := range fds {
 			if fd < 0 {
@@ -129,6 +146,7 @@ func (m *muxWorker) read(resultLimit int) {
 		}
 	}
 	m.fail()
+	close(m.readerDone)
 	_, _ = m.end(errExited, nil) // its cgroup and memory go now, even if no call was in flight
 }
 
@@ -362,7 +380,11 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 				res.Logs = logs.Lines() // the code failed to initialise; res says how
 				return res, nil
 			}
-			m = newMux(w, f.limits.Concurrency, f.limits.ResultBytes+1) // +1: the R/E prefix
+			if m, err = newMux(w, f.limits.Concurrency, f.limits.ResultBytes+1); err != nil { // +1: the R/E prefix
+				f.muxStart.Unlock()
+				w.destroy()
+				return nil, err
+			}
 			m.take()
 			f.muxMu.Lock()
 			f.muxes = append(f.muxes, m)
@@ -462,9 +484,16 @@ func (m *muxWorker) end(err error, _ *sandbox.LogBuffer) (failure, error) {
 	m.mu.Unlock()
 	w := m.w
 	w.p.kill()
+	// Stop the reader (unless it is the caller, done already) before its
+	// pipes close.
+	var one [8]byte
+	one[0] = 1 // any non-zero count wakes it, whatever the byte order
+	_, _ = unix.Write(m.stop, one[:])
+	<-m.readerDone
 	<-w.p.exited
 	oom := w.p.cg != nil && w.p.cg.oomKills() > 0
 	w.destroy()
+	unix.Close(m.stop)
 	m.fail()
 	how := failExited
 	switch {

@@ -3,10 +3,14 @@
 package process
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/sandbox"
@@ -179,5 +183,84 @@ async function main(p) {
 		if len(logs) != 2 || !strings.HasSuffix(logs[0], "out"+n) || !strings.HasSuffix(logs[1], "err"+n) {
 			t.Errorf("call %s logs %q, want out%s and err%s", n, logs, n, n)
 		}
+	}
+}
+
+// TestConcurrentEndStopsReader: once a concurrent worker is ended, its
+// reader has stopped, so the descriptor numbers it polled can be reused by
+// anything else without the reader taking their data. The worker's result
+// pipe is held open from outside, so the reader cannot learn of the end
+// from an EOF.
+func TestConcurrentEndStopsReader(t *testing.T) {
+	b := newBackend(t, Config{StemCells: -1}) // no refill takes the freed fds
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 2
+	f := prepare(t, b, KindNode, nodeConcurrent, l).(*function)
+	call(t, f, `{"n":0,"ms":1}`)
+	f.muxMu.Lock()
+	m := f.muxes[0]
+	f.muxMu.Unlock()
+	resultFd := m.w.p.result
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", resultFd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sandbox's end of the result pipe, opened again through /proc.
+	pid := m.w.p.pid()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writer *os.File
+	for _, e := range ents {
+		if l, _ := os.Readlink(dir + "/" + e.Name()); l == link {
+			if writer, err = os.OpenFile(dir+"/"+e.Name(), os.O_WRONLY, 0); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if writer == nil {
+		t.Fatalf("no fd of pid %d is %s", pid, link)
+	}
+	defer writer.Close()
+
+	if _, err := m.end(errExited, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Take the freed number back with the read end of a new pipe, and see
+	// whether the ended worker's reader drains it.
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	r, w := p[0], p[1]
+	held := []int{r}
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	for r != resultFd && len(held) < 100 {
+		if r, err = unix.Dup(p[0]); err != nil { // the lowest free number
+			t.Fatal(err)
+		}
+		held = append(held, r)
+	}
+	if r != resultFd {
+		t.Skipf("fd %d was not reused", resultFd)
+	}
+	if _, err := unix.Write(w, []byte("not the worker's\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // longer than any poll of the reader
+	buf := make([]byte, 64)
+	if n, err := unix.Read(r, buf); n <= 0 {
+		t.Errorf("the ended worker's reader took the data of a new pipe on its old fd %d (read: %d, %v)", resultFd, n, err)
 	}
 }
