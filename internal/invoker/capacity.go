@@ -21,6 +21,7 @@ type capacity struct {
 	waiters list.List // of *waiter
 	// reclaim, when set, closes idle instances to free at least need MB
 	// (other than those of except) and reports whether it closed any.
+	// It is asked only for what is short: see shortfall.
 	reclaim func(need int, except *entry) bool
 	changed func(used int) // told the new total after every change
 	idled   chan struct{}  // closed (and replaced) when an instance went idle while calls wait
@@ -64,7 +65,7 @@ func (c *capacity) acquire(ctx context.Context, mb int, wait time.Duration, exce
 	if c.tryAcquire(mb) {
 		return nil
 	}
-	if c.reclaim != nil && c.reclaim(mb, except) && c.tryAcquire(mb) {
+	if c.reclaim != nil && c.reclaimFor(mb, except) && c.tryAcquire(mb) {
 		return nil
 	}
 	c.mu.Lock()
@@ -110,7 +111,7 @@ wait:
 			c.mu.Unlock()
 		case <-retry:
 			if c.isHead(el) {
-				c.reclaim(mb, except) // its releases grant the head
+				c.reclaimFor(mb, except) // its releases grant the head
 			}
 		}
 	}
@@ -143,6 +144,18 @@ func (c *capacity) tryAcquire(mb int) bool {
 		return true
 	}
 	return false
+}
+
+// reclaimFor asks reclaim for the memory mb needs beyond what is free, so
+// that no more idle instances are closed than the call needs.
+func (c *capacity) reclaimFor(mb int, except *entry) bool {
+	c.mu.Lock()
+	short := mb - (c.total - c.used)
+	c.mu.Unlock()
+	if short <= 0 {
+		return false // it fits: it waits only for those ahead of it
+	}
+	return c.reclaim(short, except)
 }
 
 func (c *capacity) isHead(el *list.Element) bool {
