@@ -658,11 +658,11 @@ func (b *budget) Release() {
 
 // reclaim closes idle instances of functions other than except, least
 // recently used functions first, until about need MB are free; it reports
-// whether it closed any.
+// whether it closed any. Instances that admitted calls claimed are kept.
 func (inv *Invoker) reclaim(need int, except *entry) bool {
 	type victim struct {
-		p  sandbox.InstancePool
-		mb int
+		p      sandbox.InstancePool
+		mb, at int // at: how many may be closed
 	}
 	var victims []victim
 	inv.mu.Lock()
@@ -677,7 +677,7 @@ func (inv *Invoker) reclaim(need int, except *entry) bool {
 			continue
 		}
 		if p, ok := e.fn.(sandbox.InstancePool); ok {
-			victims = append(victims, victim{p, e.action.Limits.Memory})
+			victims = append(victims, victim{p, e.action.Limits.Memory, e.claims})
 		}
 	}
 	inv.mu.Unlock()
@@ -686,7 +686,13 @@ func (inv *Invoker) reclaim(need int, except *entry) bool {
 		if freed >= need {
 			break
 		}
-		want := (need - freed + v.mb - 1) / v.mb
+		// Idle instances beyond the claimed ones; claims name no instance,
+		// so trimming fewer than that keeps one for each.
+		spare := closable(v.p) - v.at
+		if spare <= 0 {
+			continue
+		}
+		want := min(spare, (need-freed+v.mb-1)/v.mb)
 		if n := v.p.Trim(func(int, time.Time) bool { return true }, want); n > 0 {
 			freed += n * v.mb
 			inv.m.trims.Add(float64(n), inv.id, "room")
@@ -695,25 +701,45 @@ func (inv *Invoker) reclaim(need int, except *entry) bool {
 	return freed > 0
 }
 
+// closable counts p's idle instances that Trim could close, each holding
+// the function's memory. Idle does not: it counts what a call can run on,
+// free call slots of a concurrent worker included, which free no memory
+// until the whole worker is idle. Trim asks expired about every instance
+// it could close; refusing them all closes none.
+func closable(p sandbox.InstancePool) int {
+	n := 0
+	p.Trim(func(int, time.Time) bool { n++; return false }, 0)
+	return n
+}
+
 // FreeMemory is the memory (MB) a call could have now: not reserved, or
-// held by idle instances that would be closed to make room.
+// held by idle instances that would be closed to make room (not those
+// admitted calls claimed).
 func (inv *Invoker) FreeMemory() int {
 	free := inv.capacity.free()
+	type pool struct {
+		p          sandbox.InstancePool
+		mb, claims int
+	}
+	var pools []pool
 	inv.mu.Lock()
-	var pools []sandbox.InstancePool
-	var mbs []int
 	for _, el := range inv.funcs {
 		e := el.Value.(*entry)
 		if e.instances == 0 {
 			continue
 		}
+		select {
+		case <-e.ready:
+		default:
+			continue // being prepared: e.fn is not set yet
+		}
 		if p, ok := e.fn.(sandbox.InstancePool); ok {
-			pools, mbs = append(pools, p), append(mbs, e.action.Limits.Memory)
+			pools = append(pools, pool{p, e.action.Limits.Memory, e.claims})
 		}
 	}
 	inv.mu.Unlock()
-	for i, p := range pools {
-		free += p.Idle() * mbs[i]
+	for _, p := range pools {
+		free += max(0, closable(p.p)-p.claims) * p.mb
 	}
 	return free
 }
