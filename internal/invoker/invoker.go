@@ -523,9 +523,14 @@ func (inv *Invoker) Admit(ctx context.Context, job *Job, wait time.Duration) (re
 		e = el.Value.(*entry)
 	}
 	inv.mu.Unlock()
-	key := string(kbuf)
 	if e != nil && inv.claimIdle(e) {
 		return inv.claimed(job, e), nil
+	}
+	key := ""
+	if e != nil {
+		key = e.key // the same string, without allocating another
+	} else {
+		key = string(kbuf)
 	}
 	// While waiting for memory, an instance of its own function that goes
 	// idle serves the call as well.

@@ -48,6 +48,21 @@ func BenchmarkRun(b *testing.B) {
 				}
 			}
 		})
+		// Admit and release of a call that a warm instance serves, as the
+		// activation service does before each Run.
+		b.Run(fixture+"/admit-warm", func(b *testing.B) {
+			b.ReportAllocs()
+			job := &invoker.Job{ActivationID: gust.NewActivationID(time.Now()), Namespace: "guest", Subject: "guest",
+				Action: a, Digest: digest, Params: params, Code: func(context.Context) ([]byte, error) { return code, nil }}
+			inv.Run(ctx, job) // a warm instance
+			for b.Loop() {
+				release, err := inv.Admit(ctx, job, time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				release()
+			}
+		})
 		fn, err := backend.Prepare(ctx, sandbox.Spec{Kind: wasm.Kind, Code: code, Digest: digest,
 			Limits: sandbox.Limits{MemoryMB: a.Limits.Memory, Timeout: time.Minute, LogBytes: 10 << 20, ResultBytes: 1 << 20}})
 		if err != nil {
