@@ -23,7 +23,10 @@ import (
 //
 // One call's timeout or memory breach ends the worker, and with it the
 // other calls it was running: a function stuck in a loop blocks the event
-// loop of every call anyway.
+// loop of every call anyway. A call's developer error is that call's: the
+// worker is retired (no new calls; it ends after the calls in flight), as
+// the launcher answered the others normally. A call whose caller gives up
+// fails alone; its slot stays taken until the worker is done with it.
 
 // muxWorker is a worker serving several calls at once.
 type muxWorker struct {
@@ -36,6 +39,8 @@ type muxWorker struct {
 	reserved  int                 // slots taken by callers not yet registered
 	idleSince time.Time           // when the last call ended; zero while busy
 	dead      bool                // its pipes closed or it was ended
+	retired   bool                // takes no new calls; ends after its last one
+	unloaded  func() bool         // its function is closed: it ends once idle
 	broken    bool                // a reply overflowed: the rest is in the pipe
 	killed    bool                // end ran
 	how       failure             // how end found it
@@ -70,13 +75,13 @@ func (c *muxCall) finish() {
 }
 
 // newMux makes w, initialised, a concurrent worker and starts reading it.
-func newMux(w *worker, n, resultLimit int) (*muxWorker, error) {
+func newMux(w *worker, n, resultLimit int, unloaded func() bool) (*muxWorker, error) {
 	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("process: eventfd: %w", err)
 	}
 	m := &muxWorker{w: w, n: n, calls: map[string]*muxCall{}, idleSince: time.Now(),
-		stop: stop, readerDone: make(chan struct{})}
+		unloaded: unloaded, stop: stop, readerDone: make(chan struct{})}
 	go m.read(resultLimit)
 	return m, nil
 }
@@ -254,11 +259,12 @@ func (m *muxWorker) fail() {
 	}
 }
 
-// take reserves a call slot, or reports that the worker is full or dead.
+// take reserves a call slot, or reports that the worker is full, retired
+// or dead.
 func (m *muxWorker) take() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.dead || len(m.calls)+m.reserved >= m.n {
+	if m.dead || m.retired || len(m.calls)+m.reserved >= m.n {
 		return false
 	}
 	m.reserved++
@@ -282,7 +288,12 @@ func (m *muxWorker) call(ctx context.Context, id string, req []byte, deadline ti
 	m.calls[id] = c
 	m.order = append(m.order, id)
 	m.mu.Unlock()
-	defer m.forget(id)
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			m.forget(id)
+		}
+	}()
 
 	if err := m.write(req, deadline); err != nil {
 		return c, err
@@ -294,7 +305,10 @@ func (m *muxWorker) call(ctx context.Context, id string, req []byte, deadline ti
 	case <-timer.C:
 		return c, errTimedOut
 	case <-ctx.Done():
-		return c, context.Cause(ctx)
+		// The function still runs it: its slot stays taken until then.
+		abandoned = true
+		go m.abandon(id, c, deadline)
+		return c, fmt.Errorf("process: %w: %w", errAbandoned, context.Cause(ctx))
 	}
 	m.mu.Lock()
 	complete := c.complete()
@@ -303,6 +317,23 @@ func (m *muxWorker) call(ctx context.Context, id string, req []byte, deadline ti
 		return c, errExited
 	}
 	return c, nil
+}
+
+// errAbandoned: the caller gave up on its call (its context ended).
+var errAbandoned = errors.New("call abandoned")
+
+// abandon waits until the worker is done with call id, whose caller gave
+// up, and then frees its slot. At its deadline it times out as any call
+// does, ending the worker: the function is stuck.
+func (m *muxWorker) abandon(id string, c *muxCall, deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-c.done:
+	case <-timer.C:
+		_, _ = m.end(errTimedOut, nil)
+	}
+	m.forget(id)
 }
 
 // write sends one request line, waiting for room in the pipe until
@@ -333,9 +364,10 @@ func (m *muxWorker) write(req []byte, deadline time.Time) error {
 	return nil
 }
 
+// forget removes call id, ending the worker if that was its last call and
+// it was retired or its function closed.
 func (m *muxWorker) forget(id string) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	delete(m.calls, id)
 	for i, o := range m.order {
 		if o == id {
@@ -343,9 +375,32 @@ func (m *muxWorker) forget(id string) {
 			break
 		}
 	}
-	if len(m.calls) == 0 && m.reserved == 0 {
+	idle := len(m.calls) == 0 && m.reserved == 0
+	if idle {
 		m.idleSince = time.Now()
 	}
+	m.mu.Unlock()
+	if idle && (m.isRetired() || m.unloaded()) {
+		_, _ = m.end(errExited, nil)
+	}
+}
+
+// retire makes m take no new calls and end once the calls it is running
+// have finished (now, if none is).
+func (m *muxWorker) retire() {
+	m.mu.Lock()
+	m.retired = true
+	idle := len(m.calls) == 0 && m.reserved == 0
+	m.mu.Unlock()
+	if idle {
+		_, _ = m.end(errExited, nil)
+	}
+}
+
+func (m *muxWorker) isRetired() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.retired
 }
 
 // free returns how many more calls m can take now, and since when it is
@@ -353,7 +408,7 @@ func (m *muxWorker) forget(id string) {
 func (m *muxWorker) free() (int, time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.dead {
+	if m.dead || m.retired {
 		return 0, time.Time{}
 	}
 	return m.n - len(m.calls) - m.reserved, m.idleSince
@@ -380,7 +435,7 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 				res.Logs = logs.Lines() // the code failed to initialise; res says how
 				return res, nil
 			}
-			if m, err = newMux(w, f.limits.Concurrency, f.limits.ResultBytes+1); err != nil { // +1: the R/E prefix
+			if m, err = newMux(w, f.limits.Concurrency, f.limits.ResultBytes+1, f.isClosed); err != nil { // +1: the R/E prefix
 				f.muxStart.Unlock()
 				w.destroy()
 				return nil, err
@@ -399,6 +454,9 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 		return nil, fmt.Errorf("process: %w", err)
 	}
 	c, err := m.call(ctx, call.Env["__OW_ACTIVATION_ID"], req, deadline, logs)
+	if errors.Is(err, errAbandoned) {
+		return nil, err // the platform's: the caller is gone, the worker serves on
+	}
 	if err != nil {
 		how := failExited
 		if errors.Is(err, errTimedOut) {
@@ -423,15 +481,20 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 	res.Status, res.Result = o.status, o.result
 	res.Logs = logs.Lines()
 	if !o.keep || broken {
-		_, _ = m.end(errExited, logs) // a broken reply: the worker is not trusted again
-	}
-	f.mu.Lock()
-	closed := f.closed
-	f.mu.Unlock()
-	if closed { // unloaded while this call ran: its idle workers go now
-		f.trimMuxes(func(int, time.Time) bool { return true }, 0)
+		// Not trusted with new calls (OpenWhisk discards the container
+		// after a developer error); the others it runs were answered
+		// apart, so they finish first.
+		m.retire()
 	}
 	return res, nil
+}
+
+// isClosed reports whether f was closed (unloaded): its concurrent workers
+// end as their last calls finish.
+func (f *function) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 // muxTake returns a concurrent worker of f with a slot taken for the

@@ -3,6 +3,9 @@
 package process
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -262,5 +265,92 @@ func TestConcurrentEndStopsReader(t *testing.T) {
 	buf := make([]byte, 64)
 	if n, err := unix.Read(r, buf); n <= 0 {
 		t.Errorf("the ended worker's reader took the data of a new pipe on its old fd %d (read: %d, %v)", resultFd, n, err)
+	}
+}
+
+// nodeThrows throws synchronously (a developer error) when asked, else
+// answers after p.ms, saying which worker served it.
+const nodeThrows = `
+const worker = Math.random();
+function main(p) {
+  if (p.throw) throw new Error("thrown " + p.n);
+  return new Promise(r => setTimeout(() => r({ n: p.n, pid: worker }), p.ms || 1));
+}`
+
+// TestConcurrentDeveloperError: one call's developer error is that call's;
+// the other calls on the worker finish, and the worker, retired, takes no
+// new call.
+func TestConcurrentDeveloperError(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 3
+	f := prepare(t, b, KindNode, nodeThrows, l)
+	first := resultMap(t, call(t, f, `{"n":0}`))["pid"]
+	var slow *sandbox.Result
+	var wg sync.WaitGroup
+	wg.Go(func() { slow = call(t, f, `{"n":1,"ms":600}`) })
+	time.Sleep(150 * time.Millisecond)
+	thrown := call(t, f, `{"n":2,"throw":true}`)
+	if thrown.Status != gust.StatusDeveloperError || !strings.Contains(errorText(thrown), "thrown 2") {
+		t.Errorf("throwing call: %v %s", thrown.Status, thrown.Result)
+	}
+	// Started after the error: a new worker.
+	after := call(t, f, `{"n":3}`)
+	wg.Wait()
+	wantStatus(t, slow, gust.StatusSuccess)
+	if got := resultMap(t, slow)["pid"]; got != first {
+		t.Errorf("the call in flight ran on %v, want the first worker %v", got, first)
+	}
+	wantStatus(t, after, gust.StatusSuccess)
+	if got := resultMap(t, after)["pid"]; got == first {
+		t.Errorf("a call after the developer error ran on the retired worker")
+	}
+}
+
+// TestConcurrentAbandoned: a call whose context is cancelled fails alone,
+// as abandoned; the worker keeps serving the others.
+func TestConcurrentAbandoned(t *testing.T) {
+	b := newBackend(t, Config{StemCells: -1}) // no cell left running after Close
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 3
+	f := prepare(t, b, KindNode, nodeThrows, l)
+	first := resultMap(t, call(t, f, `{"n":0}`))["pid"]
+	var slow *sandbox.Result
+	var wg sync.WaitGroup
+	wg.Go(func() { slow = call(t, f, `{"n":1,"ms":600}`) })
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	res, err := f.Invoke(ctx, sandbox.Call{Params: json.RawMessage(`{"n":2,"ms":300}`), Env: sandboxtest.Env(gust.NewActivationID(time.Now()))})
+	if err == nil || !strings.Contains(err.Error(), "call abandoned") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled call: %v, %+v; want a call abandoned error", err, res)
+	}
+	wg.Wait()
+	wantStatus(t, slow, gust.StatusSuccess)
+	if r := resultMap(t, call(t, f, `{"n":3}`)); r["pid"] != first {
+		t.Errorf("after the abandoned call, a call ran on %v, want the same worker %v", r["pid"], first)
+	}
+	// Closed while an abandoned call still runs, the worker ends once the
+	// function is done with it.
+	ctx, cancel = context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.Invoke(ctx, sandbox.Call{Params: json.RawMessage(`{"n":4,"ms":300}`), Env: sandboxtest.Env(gust.NewActivationID(time.Now()))}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("cancelled call: %v", err)
+	}
+	if err := f.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for left := sandboxProcesses(b.hostUID); len(left) > 0; left = sandboxProcesses(b.hostUID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox processes left after Close: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
