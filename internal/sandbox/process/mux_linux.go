@@ -594,11 +594,28 @@ func (f *function) trimMuxes(expired func(pos int, idleSince time.Time) bool, ma
 		if since.IsZero() || !expired(len(idle)-i, since) {
 			continue
 		}
+		// A call may have taken it while expired decided: it goes only
+		// if still idle since then, checked under the lock take holds.
+		if !m.retireIfIdle(since) {
+			continue
+		}
 		if _, err := m.end(errExited, sandbox.NewLogBuffer(0)); err == nil || errors.Is(err, errClosed) {
 			n++
 		}
 	}
 	return n
+}
+
+// retireIfIdle makes m take no more calls if it has had none since since,
+// and reports whether it did; the caller then ends it.
+func (m *muxWorker) retireIfIdle(since time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.dead || m.retired || len(m.calls) > 0 || m.reserved > 0 || !m.idleSince.Equal(since) {
+		return false
+	}
+	m.dead = true // take refuses it from now on
+	return true
 }
 
 // muxIdle returns the call slots free on f's concurrent workers.

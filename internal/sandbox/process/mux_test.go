@@ -354,3 +354,37 @@ func TestConcurrentAbandoned(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConcurrentTrimRace: a call that takes an idle concurrent worker while
+// Trim is deciding to end it runs on it; Trim leaves a worker that is no
+// longer idle alone. The keep-alive policy is slow here, to hold Trim
+// between its look at the worker and its decision.
+func TestConcurrentTrimRace(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 2
+	f := prepare(t, b, KindNode, nodeThrows, l).(*function)
+	first := resultMap(t, call(t, f, `{"n":0}`))["pid"]
+	deciding := make(chan struct{})
+	var once sync.Once
+	trimmed := make(chan int)
+	go func() {
+		trimmed <- f.Trim(func(int, time.Time) bool {
+			once.Do(func() { close(deciding) })
+			time.Sleep(200 * time.Millisecond)
+			return true
+		}, 0)
+	}()
+	<-deciding
+	r := call(t, f, `{"n":1,"ms":300}`)
+	wantStatus(t, r, gust.StatusSuccess)
+	if got := resultMap(t, r)["pid"]; got != first {
+		t.Errorf("the call ran on %v, want the idle worker %v", got, first)
+	}
+	if n := <-trimmed; n != 0 {
+		t.Errorf("Trim ended %d workers, want 0: the worker was busy", n)
+	}
+}
