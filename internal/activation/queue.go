@@ -152,14 +152,42 @@ func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
 			s.log.Warn("invocation queue", "err", err)
 			continue
 		}
+		// A slot is taken before the next message is pulled, so a busy
+		// node leaves work in the stream for other nodes.
 		sem <- struct{}{}
 		s.wg.Add(1)
 		go func() {
-			defer func() { <-sem; s.wg.Done() }()
-			s.handle(context.WithoutCancel(ctx), stop, lookup, msg)
+			w := &workerSlot{sem: sem, held: true}
+			defer func() { w.release(); s.wg.Done() }()
+			s.handle(context.WithoutCancel(ctx), stop, lookup, msg, w)
 		}()
 	}
 	return nil
+}
+
+// workerSlot is one of Work's worker slots, held by one message's
+// goroutine, which gives it up while its namespace is at its limit.
+type workerSlot struct {
+	sem  chan struct{}
+	held bool
+}
+
+func (w *workerSlot) release() {
+	if w.held {
+		<-w.sem
+		w.held = false
+	}
+}
+
+// take waits for a slot again, until stop ends.
+func (w *workerSlot) take(stop context.Context) error {
+	select {
+	case w.sem <- struct{}{}:
+		w.held = true
+		return nil
+	case <-stop.Done():
+		return stop.Err()
+	}
 }
 
 // handle runs one queued invocation and acknowledges it once its record is
@@ -168,7 +196,8 @@ func (s *Service) Work(ctx context.Context, lookup Lookup, workers int) error {
 //
 // ctx carries values only (an accepted activation runs to its end); stop
 // ends when the worker stops taking work, which ends waiting for a slot.
-func (s *Service) handle(ctx, stop context.Context, lookup Lookup, msg jetstream.Msg) {
+// slot is the worker slot the message holds.
+func (s *Service) handle(ctx, stop context.Context, lookup Lookup, msg jetstream.Msg, slot *workerSlot) {
 	var q queued
 	if err := json.Unmarshal(msg.Data(), &q); err != nil {
 		s.log.Error("drop undecodable invocation", "err", err)
@@ -186,11 +215,22 @@ func (s *Service) handle(ctx, stop context.Context, lookup Lookup, msg jetstream
 		// The namespace's concurrency limit holds for queued work too. At
 		// the limit the invocation waits here, as for capacity, rather
 		// than going back to the queue: a redelivery would count as an
-		// attempt.
-		if err := s.throttle.acquire(stop, q.Namespace, caller.Effective(s.limits).ConcurrentInvocations); err != nil {
-			return // stopping: the message goes to another worker
+		// attempt. It waits without a worker slot, so that a namespace at
+		// its limit does not hold the workers other namespaces' work needs;
+		// the message stays unacknowledged and kept alive meanwhile.
+		limit := caller.Effective(s.limits).ConcurrentInvocations
+		if !s.throttle.tryAcquire(q.Namespace, limit) {
+			slot.release()
+			if err := s.throttle.acquire(stop, q.Namespace, limit); err != nil {
+				return // stopping: the message goes to another worker
+			}
+			defer s.throttle.release(q.Namespace)
+			if err := slot.take(stop); err != nil {
+				return // stopping: the message goes to another worker
+			}
+		} else {
+			defer s.throttle.release(q.Namespace)
 		}
-		defer s.throttle.release(q.Namespace)
 	}
 
 	received := time.UnixMilli(q.Received)

@@ -95,6 +95,18 @@ func (t *Throttle) release(ns string) {
 	}
 }
 
+// tryAcquire takes a concurrency slot of ns for queued work if one is free.
+func (t *Throttle) tryAcquire(ns string, concurrent int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.counts(ns)
+	if concurrent <= 0 || c.inflight < concurrent {
+		c.inflight++
+		return true
+	}
+	return false
+}
+
 // acquire takes a concurrency slot of ns for queued work, waiting for one
 // while the namespace is at its limit, until ctx ends.
 func (t *Throttle) acquire(ctx context.Context, ns string, concurrent int) error {
