@@ -37,6 +37,7 @@ type Feeds struct {
 	mu      sync.Mutex
 	feeds   map[string]*store.Feed // by key, from the watch
 	subs    map[string]*subscription
+	state   map[string]appliedState // by key: what the watch last applied (deletions kept: one small entry per feed ever seen)
 	wake    chan struct{}
 	retryAt time.Time // a tick failed for a passing reason: wake then
 	stop    context.CancelFunc
@@ -95,7 +96,7 @@ func New(cfg Config) *Feeds {
 		now = time.Now
 	}
 	return &Feeds{cfg: cfg, log: log.With("component", "feeds"), now: now, feeds: map[string]*store.Feed{},
-		subs: map[string]*subscription{}, wake: make(chan struct{}, 1), ready: make(chan struct{}), applied: make(chan struct{})}
+		subs: map[string]*subscription{}, state: map[string]appliedState{}, wake: make(chan struct{}, 1), ready: make(chan struct{}), applied: make(chan struct{})}
 }
 
 // Start follows the registrations and runs the providers until Close.
@@ -158,8 +159,18 @@ func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
 			f.feeds[ev.Key] = ev.Feed
 		}
 		f.mu.Unlock()
-		f.syncSubscription(ctx, ev.Key, ev.Feed)
+		err := f.syncSubscription(ctx, ev.Key, ev.Feed)
+		if err != nil {
+			f.log.Error("feed subscription failed", "feed", ev.Key, "err", err)
+		}
 		f.mu.Lock()
+		st := f.state[ev.Key]
+		if ev.Feed == nil {
+			st.deleted, st.err = true, nil // rev stays: the revision the deletion removed, or older
+		} else {
+			st = appliedState{rev: ev.Feed.Revision, err: err}
+		}
+		f.state[ev.Key] = st
 		close(f.applied)
 		f.applied = make(chan struct{})
 		f.mu.Unlock()
@@ -170,33 +181,51 @@ func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
 	}
 }
 
-// appliedWait bounds how long a lifecycle event waits for this node to
-// apply the registration it wrote.
-const appliedWait = 2 * time.Second
+// appliedState is what this node's watch last applied for a key.
+type appliedState struct {
+	rev     uint64 // revision of the last write applied (kept by a deletion)
+	deleted bool   // the last change applied was a deletion
+	err     error  // the subscription of rev could not be started
+}
 
-// awaitApplied waits until this node's watch applied the registration of
-// key that done recognises, so that a subscription is live when CREATE
-// answers: a message published right after it is not lost. Other nodes
-// catch up on their own; a slow watch only delays the answer.
-func (f *Feeds) awaitApplied(ctx context.Context, key string, done func(*store.Feed) bool) {
+// appliedWait bounds how long a lifecycle event waits for this node to
+// apply the registration it wrote; far more than a watch and a flush take.
+const appliedWait = 10 * time.Second
+
+// awaitApplied waits until this node's watch applied the write of key at
+// revision rev (deleted: the deletion of that revision) and returns the
+// subscription's error, so that a subscription is live on the server when
+// CREATE answers and gone when DELETE or PAUSE does: a message published
+// right after the answer is neither lost nor fired. Other nodes catch up
+// on their own. A write superseded by a later one is applied as that one.
+func (f *Feeds) awaitApplied(ctx context.Context, key string, rev uint64, deleted bool) error {
 	timeout := time.NewTimer(appliedWait)
 	defer timeout.Stop()
 	for {
 		f.mu.Lock()
-		cur, applied := f.feeds[key], f.applied
+		st, applied := f.state[key], f.applied
 		f.mu.Unlock()
-		if cur != nil && done(cur) {
-			return
+		switch {
+		case st.rev > rev, st.rev == rev && st.deleted:
+			return nil // applied, and superseded or deleted since
+		case st.rev == rev && !deleted && st.err != nil:
+			return gust.Wrap(gust.KindUnavailable, "The feed could not subscribe; try again.", st.err)
+		case st.rev == rev && !deleted:
+			return nil
 		}
 		select {
 		case <-applied:
 		case <-timeout.C:
-			return
+			return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("feed %s: revision %d not applied within %s", key, rev, appliedWait))
 		case <-ctx.Done():
-			return
+			return ctx.Err()
 		}
 	}
 }
+
+// subscribes reports whether feed is a subscription feed, whose CREATE
+// answers only once it listens.
+func subscribes(feed string) bool { return feed == feedNATS || feed == feedMQTT }
 
 // params are a feed action's arguments.
 type params map[string]json.RawMessage
@@ -301,7 +330,16 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		if err := f.cfg.Store.Create(ctx, rec, leftover); err != nil {
 			return nil, err
 		}
-		f.awaitApplied(ctx, rec.Key(), func(cur *store.Feed) bool { return cur.Created == rec.Created && cur.Feed == rec.Feed })
+		// An alarm is run by whichever node claims its ticks: only a
+		// subscription waits.
+		if err := f.awaitSubscription(ctx, rec, false); err != nil {
+			// Not listening: the caller must not believe it is. Only this
+			// registration is removed (compare-and-set), not a newer one.
+			if derr := f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name, rec.Revision); derr != nil {
+				f.log.Warn("feed not removed after its subscription failed", "feed", rec.Key(), "err", derr)
+			}
+			return nil, err
+		}
 		return success()
 	case "READ":
 		rec, err := f.registration(ctx, tp, feed)
@@ -321,9 +359,16 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		if err := f.cfg.Store.Put(ctx, rec); err != nil {
 			return nil, err
 		}
+		if err := f.awaitSubscription(ctx, rec, false); err != nil {
+			return nil, err
+		}
 		return success()
 	case "DELETE":
-		if err := f.deleteRegistration(ctx, tp, feed); err != nil {
+		rec, err := f.deleteRegistration(ctx, tp, feed)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.awaitSubscription(ctx, rec, true); err != nil {
 			return nil, err
 		}
 		return success()
@@ -340,6 +385,9 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 			}
 			f.restart(rec, tp, now)
 			if err := f.cfg.Store.Put(ctx, rec); err != nil {
+				return nil, err
+			}
+			if err := f.awaitSubscription(ctx, rec, false); err != nil {
 				return nil, err
 			}
 		}
@@ -373,26 +421,40 @@ func (f *Feeds) restart(rec *store.Feed, tp gust.Path, now time.Time) {
 
 // deleteRegistration removes the feed of trigger tp, which must be of
 // kind feed: a DELETE through another feed's action must not remove it.
-// Deleting what is not there succeeds: `trigger delete` must not be stuck
-// behind a feed that is already gone.
-func (f *Feeds) deleteRegistration(ctx context.Context, tp gust.Path, feed string) error {
+// Deleting what is not there succeeds (nil registration): `trigger
+// delete` must not be stuck behind a feed that is already gone. It
+// returns the registration it removed.
+func (f *Feeds) deleteRegistration(ctx context.Context, tp gust.Path, feed string) (*store.Feed, error) {
 	for attempt := 0; ; attempt++ {
 		rec, err := f.cfg.Store.Get(ctx, tp.Namespace, tp.Name)
 		switch {
 		case gust.KindOf(err) == gust.KindNotFound:
-			return nil
+			return nil, nil
 		case err != nil:
-			return err
+			return nil, err
 		case rec.Feed != feed:
-			return feedError("could not find trigger %s in the %s feed", tp, feed)
+			return nil, feedError("could not find trigger %s in the %s feed", tp, feed)
 		}
 		// Only the revision checked: a tick recording itself in between
 		// is a conflict, and the check is made again.
 		err = f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name, rec.Revision)
+		if err == nil {
+			return rec, nil
+		}
 		if gust.KindOf(err) != gust.KindConflict || attempt >= 10 {
-			return err
+			return nil, err
 		}
 	}
+}
+
+// awaitSubscription waits until this node applied the write (or, deleted,
+// the deletion) of subscription feed rec: see awaitApplied. Alarms, and a
+// registration that was not there, have nothing to wait for.
+func (f *Feeds) awaitSubscription(ctx context.Context, rec *store.Feed, deleted bool) error {
+	if rec == nil || !subscribes(rec.Feed) {
+		return nil
+	}
+	return f.awaitApplied(ctx, rec.Key(), rec.Revision, deleted)
 }
 
 func success() (json.RawMessage, error) { return json.RawMessage(`{"status":"success"}`), nil }

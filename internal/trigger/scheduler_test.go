@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/gust-faas/gust/internal/broker"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/store"
@@ -65,6 +67,7 @@ type alarmWorld struct {
 	guest   *store.Identity
 	fires   *fakeFires
 	created time.Time
+	conn    *nats.Conn                // the nodes' connection for subscription feeds
 	clock   atomic.Pointer[time.Time] // the nodes' clock once set (at); else created
 }
 
@@ -81,9 +84,17 @@ func (w *alarmWorld) at(t time.Time) { w.clock.Store(&t) }
 
 func newAlarmWorld(t *testing.T) *alarmWorld {
 	t.Helper()
+	w, _ := newWorld(t, broker.Config{})
+	return w
+}
+
+// newWorld is newAlarmWorld on a server started with cfg.
+func newWorld(t *testing.T, cfg broker.Config) (*alarmWorld, *broker.Broker) {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	b, err := broker.Start(ctx, broker.Config{DataDir: t.TempDir(), Logger: log})
+	cfg.DataDir, cfg.Logger = t.TempDir(), log
+	b, err := broker.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +115,7 @@ func newAlarmWorld(t *testing.T) *alarmWorld {
 		t.Fatal(err)
 	}
 	w.putTrigger(1)
-	return w
+	return w, b
 }
 
 // putTrigger creates the trigger guest/tick, written at updated (ms).
@@ -134,7 +145,7 @@ func (w *alarmWorld) deleteTrigger() {
 func (w *alarmWorld) node(name string) *Feeds {
 	w.t.Helper()
 	f := New(Config{Entities: w.ents, Keys: w.keys, Store: w.feeds, Records: w.fires, Node: name, Manual: true,
-		Now: w.now})
+		Now: w.now, Conn: w.conn})
 	if err := f.Start(context.Background(), w.fires); err != nil {
 		w.t.Fatal(err)
 	}

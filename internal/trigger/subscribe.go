@@ -120,28 +120,41 @@ func (s *subscription) stop() {
 	}
 }
 
+// subscribeFlush bounds the round trip that confirms a subscription on
+// the server.
+const subscribeFlush = 5 * time.Second
+
 // syncSubscription starts, restarts or stops the subscription of feed key
-// after a registration change (rec nil: deleted).
-func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Feed) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	cur := f.subs[key]
+// after a registration change (rec nil: deleted). It returns once a new
+// subscription is registered on the server (flushed), or why it is not.
+// Only the watch (follow) calls it, so f.subs changes nowhere else
+// meanwhile; the lock guards readers.
+func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Feed) error {
 	var c subscribeConfig
-	want := rec != nil && rec.Active && (rec.Feed == feedNATS || rec.Feed == feedMQTT) &&
-		f.cfg.Conn != nil && !f.closed && json.Unmarshal(rec.Config, &c) == nil
+	isSub := rec != nil && rec.Active && subscribes(rec.Feed)
+	want := isSub && f.cfg.Conn != nil && json.Unmarshal(rec.Config, &c) == nil
 	var subjects []string
+	f.mu.Lock()
+	cur := f.subs[key]
 	if want {
 		subjects = c.subjects()
 		if cur != nil && cur.created == rec.Created && slices.Equal(cur.subjects, subjects) {
-			return
+			f.mu.Unlock()
+			return nil
 		}
 	}
 	if cur != nil {
 		cur.stop()
 		delete(f.subs, key)
 	}
-	if !want || len(subjects) == 0 {
-		return
+	f.mu.Unlock()
+	switch {
+	case isSub && f.cfg.Conn == nil:
+		return fmt.Errorf("this node has no NATS connection")
+	case !want:
+		return nil
+	case len(subjects) == 0:
+		return fmt.Errorf("stored configuration %s has no subject", rec.Config)
 	}
 	// One queue group per feed across the cluster: each message fires the
 	// trigger once, whichever node takes it.
@@ -152,13 +165,22 @@ func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Fee
 	for _, subject := range subjects {
 		s, err := f.cfg.Conn.QueueSubscribe(subject, queue, func(m *nats.Msg) { f.onMessage(ctx, &feed, m) })
 		if err != nil {
-			f.log.Error("feed subscription failed", "feed", key, "subject", subject, "err", err)
 			sub.stop()
-			return
+			return fmt.Errorf("subscribe to %s: %w", subject, err)
 		}
 		sub.subs = append(sub.subs, s)
 	}
+	// Subscribe only queues the request: until the server has it, a
+	// message published elsewhere (an MQTT device, a client over TCP) is
+	// not delivered. The round trip confirms it.
+	if err := f.cfg.Conn.FlushTimeout(subscribeFlush); err != nil {
+		sub.stop()
+		return fmt.Errorf("confirm subscription to %v: %w", subjects, err)
+	}
+	f.mu.Lock()
 	f.subs[key] = sub
+	f.mu.Unlock()
+	return nil
 }
 
 // onMessage fires the feed's trigger with one message.
