@@ -586,10 +586,10 @@ func readHello(status *os.File, deadline time.Time, uid int) (int, error) {
 	}
 	buf := make([]byte, 512)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*8))
-	var n, oobn int
+	var n, oobn, flags int
 	var rerr error
 	err = rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
 		return rerr != unix.EAGAIN
 	})
 	switch {
@@ -599,31 +599,65 @@ func readHello(status *os.File, deadline time.Time, uid int) (int, error) {
 		return 0, err
 	case rerr != nil:
 		return 0, fmt.Errorf("%w: %v", errZygoteGone, rerr)
+	}
+	// Parsed before anything else, so that descriptors sent with any
+	// message are closed, not leaked into the invoker.
+	cred, fds, err := helloControl(oob[:oobn])
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("process: forked worker credentials: %w", err)
 	case n == 0:
 		return 0, errZygoteGone
 	case buf[0] == 'E':
 		return 0, fmt.Errorf("process: the zygote could not fork: %s", bytes.ToValidUTF8(buf[1:n], []byte("?")))
 	case buf[0] != 'H':
 		return 0, fmt.Errorf("process: the zygote said %q", buf[:n])
+	case fds > 0 || flags&unix.MSG_CTRUNC != 0:
+		return 0, fmt.Errorf("process: forked worker's hello came with %d descriptors or more control data than expected", fds)
+	case cred == nil:
+		return 0, errors.New("process: forked worker sent no credentials")
+	case int(cred.Uid) != uid || cred.Pid <= 0:
+		return 0, fmt.Errorf("process: forked worker is pid %d uid %d, want uid %d", cred.Pid, cred.Uid, uid)
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	return int(cred.Pid), nil
+}
+
+// helloControl parses the control messages of a hello: it returns the
+// sender's credentials (nil if none came) and closes every descriptor
+// received, returning how many there were.
+func helloControl(oob []byte) (cred *unix.Ucred, fds int, err error) {
+	if len(oob) == 0 {
+		return nil, 0, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0, fmt.Errorf("process: forked worker credentials: %w", err)
+		return nil, 0, err
 	}
 	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_CREDENTIALS {
+		if m.Header.Level != unix.SOL_SOCKET {
 			continue
 		}
-		cred, err := unix.ParseUnixCredentials(&m)
-		if err != nil {
-			return 0, fmt.Errorf("process: forked worker credentials: %w", err)
+		switch m.Header.Type {
+		case unix.SCM_RIGHTS:
+			rights, perr := unix.ParseUnixRights(&m)
+			for _, fd := range rights {
+				unix.Close(fd)
+			}
+			fds += len(rights)
+			if perr != nil && err == nil {
+				err = perr
+			}
+		case unix.SCM_CREDENTIALS:
+			if cred == nil {
+				c, perr := unix.ParseUnixCredentials(&m)
+				if perr != nil && err == nil {
+					err = perr
+				}
+				cred = c
+			}
 		}
-		if int(cred.Uid) != uid || cred.Pid <= 0 {
-			return 0, fmt.Errorf("process: forked worker is pid %d uid %d, want uid %d", cred.Pid, cred.Uid, uid)
-		}
-		return int(cred.Pid), nil
 	}
-	return 0, errors.New("process: forked worker sent no credentials")
+	return cred, fds, err
 }
 
 // watchExit closes p.exited when the forked process has exited.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/sandbox"
 	"github.com/gust-faas/gust/internal/sandbox/sandboxtest"
@@ -530,5 +532,76 @@ func TestZygoteSpare(t *testing.T) {
 	b.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d workers left after Close", n)
+	}
+}
+
+// TestReadHelloFds: a hello (or a fork error) that comes with descriptors
+// is refused, and every descriptor received is closed: none leaks into
+// the invoker. A plain hello gives the sender's pid.
+func TestReadHelloFds(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		fds  int
+		want string // error text; "" for success
+	}{
+		{"H", 0, ""},
+		{"H", 1, "descriptors"},
+		{"H", 3, "descriptors"},
+		{"H", 12, "descriptors"}, // more than the control buffer holds
+		{"Eno fork", 2, "could not fork"},
+		{"?", 1, "said"},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", tc.msg, tc.fds), func(t *testing.T) {
+			sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(sp[1])
+			if err := unix.SetNonblock(sp[0], true); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.SetsockoptInt(sp[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+				t.Fatal(err)
+			}
+			status := os.NewFile(uintptr(sp[0]), "status")
+			defer status.Close()
+			// Each descriptor sent is the write end of a pipe whose read
+			// end sees EOF only once every copy of it is closed.
+			var readers, writers []int
+			for range tc.fds {
+				var p [2]int
+				if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+					t.Fatal(err)
+				}
+				readers, writers = append(readers, p[0]), append(writers, p[1])
+			}
+			defer func() {
+				for _, fd := range readers {
+					unix.Close(fd)
+				}
+			}()
+			var oob []byte
+			if len(writers) > 0 {
+				oob = unix.UnixRights(writers...)
+			}
+			if err := unix.Sendmsg(sp[1], []byte(tc.msg), oob, nil, 0); err != nil {
+				t.Fatal(err)
+			}
+			for _, fd := range writers {
+				unix.Close(fd)
+			}
+			pid, err := readHello(status, time.Now().Add(time.Second), os.Getuid())
+			switch {
+			case tc.want == "" && (err != nil || pid != os.Getpid()):
+				t.Errorf("readHello = %d, %v; want %d", pid, err, os.Getpid())
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("readHello = %d, %v; want an error about %q", pid, err, tc.want)
+			}
+			for i, fd := range readers {
+				if n, err := unix.Read(fd, make([]byte, 1)); n != 0 || err != nil {
+					t.Errorf("descriptor %d received is still open (read: %d, %v)", i, n, err)
+				}
+			}
+		})
 	}
 }
