@@ -12,7 +12,8 @@ import (
 )
 
 // worker is one sandbox serving activations of one function (or, as a stem
-// cell, waiting for one). It serves one call at a time; its fields are
+// cell, waiting for one). It serves one call at a time (a concurrent
+// worker, mux_linux.go, several, through its muxWorker); its fields are
 // touched only by the goroutine that holds it.
 type worker struct {
 	b  *Backend
