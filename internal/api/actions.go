@@ -542,5 +542,16 @@ func (s *Server) invokeAction(w http.ResponseWriter, r *http.Request, id *store.
 	if resultOnly || bytes.HasPrefix(bytes.TrimSpace(result), []byte("[")) {
 		return writeRaw(w, status, result)
 	}
-	return writeJSON(w, status, act)
+	return writeActivation(w, status, act)
+}
+
+// writeActivation writes the activation's own encoding as it is:
+// json.Marshal would call the same encoder (Activation.MarshalJSON) and
+// then check, compact and copy its output once more.
+func writeActivation(w http.ResponseWriter, status int, a *gust.Activation) error {
+	b, err := a.AppendJSON(make([]byte, 0, 512+len(a.Response.Result)))
+	if err != nil {
+		return err
+	}
+	return writeRaw(w, status, b)
 }

@@ -19,7 +19,8 @@ import (
 // BenchmarkInvokeHandler measures the whole in-process handler path of a
 // blocking invoke (auth, lookup, parameter merge, throttle, the wasm call,
 // the activation record handed to the store, the response) on a real node,
-// with no network in between, beside a baseline handler that only reads
+// with no network in between (result only, and the whole activation
+// record), beside a baseline handler that only reads
 // the body and answers {} (what floor-http pays above the network).
 func BenchmarkInvokeHandler(b *testing.B) {
 	limits := gust.DefaultLimits()
@@ -60,6 +61,9 @@ func BenchmarkInvokeHandler(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{}`))
 	}), "/api/v1/namespaces/_/actions/noop?blocking=true&result=true"))
-	b.Run("wasm-c-command", run(h, create("noop", "noop")))
+	noop := create("noop", "noop")
+	b.Run("wasm-c-command", run(h, noop))
+	// Without result=true the whole activation record is the response.
+	b.Run("wasm-c-command-activation", run(h, strings.TrimSuffix(noop, "&result=true")))
 	b.Run("wasm-go-reactor", run(h, create("gonoop", "gonoop")))
 }
