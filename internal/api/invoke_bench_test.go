@@ -19,8 +19,8 @@ import (
 // BenchmarkInvokeHandler measures the whole in-process handler path of a
 // blocking invoke (auth, lookup, parameter merge, throttle, the wasm call,
 // the activation record handed to the store, the response) on a real node,
-// with no network in between (result only, and the whole activation
-// record), beside a baseline handler that only reads
+// with no network in between (result only, the whole activation record,
+// and as a web action), beside a baseline handler that only reads
 // the body and answers {} (what floor-http pays above the network).
 func BenchmarkInvokeHandler(b *testing.B) {
 	limits := gust.DefaultLimits()
@@ -37,9 +37,9 @@ func BenchmarkInvokeHandler(b *testing.B) {
 		h.ServeHTTP(w, r)
 		return w
 	}
-	create := func(name, fixture string) string {
+	create := func(name, fixture string, annotations ...map[string]any) string {
 		body, _ := json.Marshal(map[string]any{"exec": map[string]any{"kind": "wasm",
-			"code": base64.StdEncoding.EncodeToString(wasmtest.Build(b, fixture))}})
+			"code": base64.StdEncoding.EncodeToString(wasmtest.Build(b, fixture))}, "annotations": annotations})
 		if w := serve(h, "PUT", "/api/v1/namespaces/_/actions/"+name, body); w.Code != http.StatusOK {
 			b.Fatalf("create %s: %d %s", name, w.Code, w.Body)
 		}
@@ -66,4 +66,25 @@ func BenchmarkInvokeHandler(b *testing.B) {
 	// Without result=true the whole activation record is the response.
 	b.Run("wasm-c-command-activation", run(h, strings.TrimSuffix(noop, "&result=true")))
 	b.Run("wasm-go-reactor", run(h, create("gonoop", "gonoop")))
+	// The same action as a web action (GET, .json): the web layer resolves
+	// the action (web-export, annotations), then the activation service
+	// resolves it again; "resolve" is what one resolution costs.
+	create("noopweb", "noop", map[string]any{"key": "web-export", "value": true})
+	b.Run("wasm-c-command-web", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if w := serve(h, "GET", "/api/v1/web/guest/default/noopweb.json", nil); w.Code != http.StatusOK || w.Body.String() != "{}" {
+				b.Fatalf("web: %d %s", w.Code, w.Body)
+			}
+		}
+	})
+	b.Run("resolve", func(b *testing.B) {
+		b.ReportAllocs()
+		p := gust.Path{Namespace: "guest", Name: "noopweb"}
+		for b.Loop() {
+			if _, err := n.Entities.ResolveAction(p, "guest"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
