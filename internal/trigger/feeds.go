@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -348,23 +349,37 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		}
 		return json.Marshal(readView(rec))
 	case "UPDATE":
-		rec, err := f.registration(ctx, tp, feed)
+		rec, _, err := f.changeFeed(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (feedChange, error) {
+			if cur.Feed != feed {
+				return keepFeed, errNoFeed(tp, feed)
+			}
+			cfg, err := feeds[feed].configure(feed, tp.Namespace, p, cur.Config, now)
+			if err != nil {
+				return keepFeed, err
+			}
+			cur.Config = cfg
+			f.restart(cur, tp, now)
+			return putFeed, nil
+		})
 		if err != nil {
-			return nil, err
-		}
-		if rec.Config, err = feeds[feed].configure(feed, tp.Namespace, p, rec.Config, now); err != nil {
-			return nil, err
-		}
-		f.restart(rec, tp, now)
-		if err := f.cfg.Store.Put(ctx, rec); err != nil {
-			return nil, err
+			return nil, missingAs(err, tp, feed)
 		}
 		if err := f.awaitSubscription(ctx, rec, false); err != nil {
 			return nil, err
 		}
 		return success()
 	case "DELETE":
-		rec, err := f.deleteRegistration(ctx, tp, feed)
+		// Deleting what is not there succeeds: `trigger delete` must not
+		// be stuck behind a feed that is already gone.
+		rec, _, err := f.changeFeed(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (feedChange, error) {
+			if cur.Feed != feed { // a DELETE through another feed's action must not remove it
+				return keepFeed, errNoFeed(tp, feed)
+			}
+			return deleteFeed, nil
+		})
+		if gust.KindOf(err) == gust.KindNotFound {
+			return success()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -373,20 +388,25 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		}
 		return success()
 	case "PAUSE", "UNPAUSE":
-		rec, err := f.registration(ctx, tp, feed)
-		if err != nil {
-			return nil, err
-		}
 		active := strings.EqualFold(event, "UNPAUSE")
-		if rec.Active != active {
-			rec.Active, rec.Reason, rec.Changed = active, "", now.UnixMilli()
+		rec, change, err := f.changeFeed(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (feedChange, error) {
+			if cur.Feed != feed {
+				return keepFeed, errNoFeed(tp, feed)
+			}
+			if cur.Active == active {
+				return keepFeed, nil
+			}
+			cur.Active, cur.Reason, cur.Changed = active, "", now.UnixMilli()
 			if !active {
-				rec.Reason = "paused"
+				cur.Reason = "paused"
 			}
-			f.restart(rec, tp, now)
-			if err := f.cfg.Store.Put(ctx, rec); err != nil {
-				return nil, err
-			}
+			f.restart(cur, tp, now)
+			return putFeed, nil
+		})
+		if err != nil {
+			return nil, missingAs(err, tp, feed)
+		}
+		if change == putFeed {
 			if err := f.awaitSubscription(ctx, rec, false); err != nil {
 				return nil, err
 			}
@@ -399,10 +419,83 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 // registration reads the feed of trigger tp, which must be of kind feed.
 func (f *Feeds) registration(ctx context.Context, tp gust.Path, feed string) (*store.Feed, error) {
 	rec, err := f.cfg.Store.Get(ctx, tp.Namespace, tp.Name)
-	if gust.KindOf(err) == gust.KindNotFound || err == nil && rec.Feed != feed {
-		return nil, feedError("could not find trigger %s in the %s feed", tp, feed)
+	if err == nil && rec.Feed != feed {
+		return nil, errNoFeed(tp, feed)
 	}
-	return rec, err
+	if err != nil {
+		return nil, missingAs(err, tp, feed)
+	}
+	return rec, nil
+}
+
+// errNoFeed is the answer for a trigger without a feed of kind feed.
+func errNoFeed(tp gust.Path, feed string) error {
+	return feedError("could not find trigger %s in the %s feed", tp, feed)
+}
+
+// missingAs turns a missing registration into errNoFeed.
+func missingAs(err error, tp gust.Path, feed string) error {
+	if gust.KindOf(err) == gust.KindNotFound {
+		return errNoFeed(tp, feed)
+	}
+	return err
+}
+
+// feedChange is what a change made of a registration.
+type feedChange int
+
+const (
+	keepFeed   feedChange = iota // nothing to write
+	putFeed                      // write the edited registration
+	deleteFeed                   // remove it
+)
+
+// casAttempts bounds changeFeed's rounds: each conflict is another write
+// that succeeded, so only a storm of writes to one feed exhausts it.
+const casAttempts = 25
+
+// changeFeed is every read-modify-write of a registration: it reads the
+// feed of trigger ns/name, lets change edit it (or decide to delete it,
+// or to leave it), and writes the result only if the registration is
+// still the revision read (compare-and-set). On a conflict, another
+// write came between: it reads again and change decides anew on what is
+// there now, so neither write is lost. change must edit only the
+// registration it is given. It returns the registration as written (or
+// read, when kept or on change's error) and what was done; a missing
+// registration is the store's not-found error, and a conflict on every
+// round is returned as the conflict.
+func (f *Feeds) changeFeed(ctx context.Context, ns, trigger string, change func(cur *store.Feed) (feedChange, error)) (*store.Feed, feedChange, error) {
+	for attempt := 1; ; attempt++ {
+		cur, err := f.cfg.Store.Get(ctx, ns, trigger)
+		if err != nil {
+			return nil, keepFeed, err
+		}
+		what, err := change(cur)
+		switch {
+		case err != nil || what == keepFeed:
+			return cur, keepFeed, err
+		case what == deleteFeed:
+			err = f.cfg.Store.Delete(ctx, ns, trigger, cur.Revision)
+		default:
+			err = f.cfg.Store.Put(ctx, cur)
+		}
+		if gust.KindOf(err) != gust.KindConflict {
+			if err != nil {
+				return nil, keepFeed, err
+			}
+			return cur, what, nil
+		}
+		if attempt == casAttempts {
+			return nil, keepFeed, err
+		}
+		// Writers that collided would collide again in lockstep: a short
+		// random pause spreads them.
+		select {
+		case <-time.After(time.Duration(1+rand.IntN(attempt)) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, keepFeed, ctx.Err()
+		}
+	}
 }
 
 // restart makes an alarm schedule afresh from now after a PAUSE, UNPAUSE
@@ -416,34 +509,6 @@ func (f *Feeds) restart(rec *store.Feed, tp gust.Path, now time.Time) {
 	}
 	if trec, err := f.cfg.Entities.GetType(tp, store.TypeTrigger); err == nil {
 		rec.TriggerUpdated = trec.Updated
-	}
-}
-
-// deleteRegistration removes the feed of trigger tp, which must be of
-// kind feed: a DELETE through another feed's action must not remove it.
-// Deleting what is not there succeeds (nil registration): `trigger
-// delete` must not be stuck behind a feed that is already gone. It
-// returns the registration it removed.
-func (f *Feeds) deleteRegistration(ctx context.Context, tp gust.Path, feed string) (*store.Feed, error) {
-	for attempt := 0; ; attempt++ {
-		rec, err := f.cfg.Store.Get(ctx, tp.Namespace, tp.Name)
-		switch {
-		case gust.KindOf(err) == gust.KindNotFound:
-			return nil, nil
-		case err != nil:
-			return nil, err
-		case rec.Feed != feed:
-			return nil, feedError("could not find trigger %s in the %s feed", tp, feed)
-		}
-		// Only the revision checked: a tick recording itself in between
-		// is a conflict, and the check is made again.
-		err = f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name, rec.Revision)
-		if err == nil {
-			return rec, nil
-		}
-		if gust.KindOf(err) != gust.KindConflict || attempt >= 10 {
-			return nil, err
-		}
 	}
 }
 

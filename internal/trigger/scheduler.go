@@ -198,34 +198,30 @@ func (f *Feeds) fireTick(ctx context.Context, rec *store.Feed, s schedule, due, 
 
 // markFired records due as the feed's last tick.
 func (f *Feeds) markFired(ctx context.Context, rec *store.Feed, due time.Time) {
-	for attempt := 0; attempt < 10; attempt++ {
-		cur, err := f.cfg.Store.Get(ctx, rec.Namespace, rec.Trigger)
-		if err != nil || cur.Created != rec.Created || cur.LastTick >= due.UnixMilli() {
-			return // gone, replaced, or another node recorded it
+	_, _, err := f.changeFeed(ctx, rec.Namespace, rec.Trigger, func(cur *store.Feed) (feedChange, error) {
+		if cur.Created != rec.Created || cur.LastTick >= due.UnixMilli() {
+			return keepFeed, nil // replaced, or another node recorded it
 		}
 		cur.LastTick = due.UnixMilli()
-		err = f.cfg.Store.Put(ctx, cur)
-		if err == nil || gust.KindOf(err) != gust.KindConflict {
-			if err != nil {
-				f.log.Warn("alarm tick not recorded", "feed", rec.Key(), "err", err)
-			}
-			return
-		}
+		return putFeed, nil
+	})
+	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+		f.log.Warn("alarm tick not recorded", "feed", rec.Key(), "err", err)
 	}
 }
 
 // deactivate stops a feed whose trigger cannot be fired any more, saying why.
 func (f *Feeds) deactivate(ctx context.Context, rec *store.Feed, reason string) {
 	f.log.Info("feed disabled", "feed", rec.Key(), "reason", reason)
-	for attempt := 0; attempt < 10; attempt++ {
-		cur, err := f.cfg.Store.Get(ctx, rec.Namespace, rec.Trigger)
-		if err != nil || !cur.Active {
-			return
+	_, _, err := f.changeFeed(ctx, rec.Namespace, rec.Trigger, func(cur *store.Feed) (feedChange, error) {
+		if cur.Created != rec.Created || !cur.Active {
+			return keepFeed, nil // replaced by a feed of its own, or stopped already
 		}
 		cur.Active, cur.Reason, cur.Changed = false, reason, f.now().UnixMilli()
-		if err := f.cfg.Store.Put(ctx, cur); err == nil || gust.KindOf(err) != gust.KindConflict {
-			return
-		}
+		return putFeed, nil
+	})
+	if err != nil && gust.KindOf(err) != gust.KindNotFound {
+		f.log.Warn("feed not disabled", "feed", rec.Key(), "err", err)
 	}
 }
 

@@ -556,3 +556,59 @@ func TestAlarmClaimOfDeadNodeTakenOver(t *testing.T) {
 		t.Fatalf("fired again: %v", got)
 	}
 }
+
+// TestFeedConcurrentChanges checks that changes racing each other on
+// several nodes all take effect: lifecycle events do not fail on the
+// revision another write moved, and no write is lost.
+func TestFeedConcurrentChanges(t *testing.T) {
+	w := newAlarmWorld(t)
+	ctx := context.Background()
+	w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	nodes := []*Feeds{w.node("n1"), w.node("n2"), w.node("n3")}
+	w.create(nodes[0], feedInterval, map[string]any{"minutes": 1})
+	before := w.feed()
+
+	// Eight UPDATEs at once: every one answers success and is written.
+	const updates = 8
+	errs := make(chan error, updates)
+	var wg sync.WaitGroup
+	for i := range updates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- w.event(nodes[i%len(nodes)], feedInterval, "UPDATE", map[string]any{"trigger_payload": map[string]any{"n": i}})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("UPDATE racing others: %v", err)
+		}
+	}
+	// The bucket holds only this key: its revision counts the writes.
+	if after := w.feed(); after.Revision-before.Revision != updates {
+		t.Errorf("%d of %d updates written", after.Revision-before.Revision, updates)
+	}
+
+	// A PAUSE racing ticks being recorded on every node: it answers
+	// success and sticks.
+	rec := w.feed()
+	var pauseErr error
+	for i := 1; i <= 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i%len(nodes)].markFired(ctx, rec, w.created.Add(time.Duration(i)*time.Minute))
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); pauseErr = w.event(nodes[1], feedInterval, "PAUSE", nil) }()
+	wg.Wait()
+	if pauseErr != nil {
+		t.Errorf("PAUSE racing ticks: %v", pauseErr)
+	}
+	if cur := w.feed(); cur.Active || cur.Reason != "paused" {
+		t.Errorf("after PAUSE: active %v, reason %q", cur.Active, cur.Reason)
+	}
+}
