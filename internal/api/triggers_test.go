@@ -39,6 +39,14 @@ func TestTriggerAndRuleCRUD(t *testing.T) {
 		http.StatusBadRequest, "trigger /guest/nope does not exist")
 	evExpect(t, evCall(t, n, n.Auth, "PUT", "/api/v1/namespaces/_/rules/r", `{"trigger":"/_/t","action":"nope"}`),
 		http.StatusBadRequest, "action /guest/nope does not exist")
+	// An object's name is one entity name: no package rides in it, even
+	// to an action that exists ({"path":"guest/pkg","name":"echo"} names it).
+	evExpect(t, evCall(t, n, n.Auth, "PUT", "/api/v1/namespaces/_/packages/pkg", `{}`), http.StatusOK, "")
+	evPutWasm(t, wsk, "pkg/echo", "echo")
+	r = evCall(t, n, n.Auth, "PUT", "/api/v1/namespaces/_/rules/r", `{"trigger":"/_/t","action":{"path":"guest","name":"pkg/echo"}}`)
+	if evExpect(t, r, http.StatusBadRequest, ""); !strings.Contains(r.errorText(t), `"pkg/echo" is not a valid entity name`) {
+		t.Errorf("name with a package: %s", r)
+	}
 	rule, _, err := wsk.Rules.Insert(&whisk.Rule{Name: "r", Trigger: "/_/t", Action: "/_/echo"}, false)
 	if err != nil {
 		t.Fatal(err)

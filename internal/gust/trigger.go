@@ -105,6 +105,11 @@ func (n *NameRef) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}
+	// The object's name is one entity name, as in OpenWhisk: a package
+	// must not ride in it past path ({"path":"ns","name":"pkg/a"}).
+	if strings.Contains(r.Name, "/") {
+		return Errorf(KindInvalid, "The name %q is not a valid entity name.", r.Name)
+	}
 	if r.Path == "" {
 		*n = NameRef(r.Name)
 		return nil
