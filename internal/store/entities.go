@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/gust-faas/gust/internal/gust"
@@ -67,7 +69,11 @@ func (r *Record) Action() (*gust.Action, error) {
 type Entities struct {
 	kv   jetstream.KeyValue
 	code jetstream.ObjectStore
-	log  *slog.Logger
+	// js and codeStream (the code object store's stream) let CollectCode
+	// remove an object only if it is unchanged since it was judged.
+	js         jetstream.JetStream
+	codeStream jetstream.Stream
+	log        *slog.Logger
 
 	mu    sync.RWMutex
 	cache map[string]*Record // by entity key
@@ -79,6 +85,10 @@ type Entities struct {
 
 	stop context.CancelFunc
 	done chan struct{}
+
+	// beforeRemove, when set (by tests), runs in CollectCode after it has
+	// decided to remove an object and just before it does.
+	beforeRemove func(name string)
 }
 
 // OpenEntities creates or opens the buckets and loads the cache.
@@ -102,7 +112,11 @@ func OpenEntities(ctx context.Context, js jetstream.JetStream, replicas int, log
 	if err != nil {
 		return nil, fmt.Errorf("code object store: %w", err)
 	}
-	e := &Entities{kv: kv, code: code, log: log, cache: make(map[string]*Record), names: make(map[string]map[uint16][]string), done: make(chan struct{})}
+	codeStream, err := js.Stream(ctx, codeStreamName)
+	if err != nil {
+		return nil, fmt.Errorf("code object store stream: %w", err)
+	}
+	e := &Entities{kv: kv, code: code, js: js, codeStream: codeStream, log: log, cache: make(map[string]*Record), names: make(map[string]map[uint16][]string), done: make(chan struct{})}
 	wctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
 	w, err := kv.WatchAll(wctx)
@@ -350,11 +364,32 @@ func (e *Entities) StoreCode(ctx context.Context, code string) (string, error) {
 	return ref, nil
 }
 
+// The layout of the "code" object store's stream (NATS ADR-20, the same
+// in every client): one meta message per object name, rolled up, and the
+// chunks of each version under that version's NUID.
+const (
+	codeStreamName  = "OBJ_code"
+	codeMetaPrefix  = "$O.code.M."
+	codeChunkPrefix = "$O.code.C."
+)
+
 // CollectCode removes stored code that no entity refers to any more and
 // that is older than grace (a write in progress is younger), and returns
 // how many objects it removed. Every node may run it: removal is
 // idempotent.
+//
+// It cannot remove code that an action comes to refer to meanwhile.
+// Every record that refers to an object was written after a StoreCode of
+// it or copies the reference of one that was (an update keeping its
+// code), and StoreCode always rewrites the object. So a record missing
+// from the references taken here is one whose StoreCode is either younger
+// than grace (kept), or still to come: then it rewrites the object's meta
+// message, and removeCode's removal is a compare-and-set on that
+// message's sequence, which then fails (kept), or the rewrite lands after
+// the removal and stores the object anew. A plain ObjectStore.Delete
+// would not do: it removes whatever version is there when it runs.
 func (e *Entities) CollectCode(ctx context.Context, grace time.Duration) (int, error) {
+	cutoff := time.Now().Add(-grace)
 	infos, err := e.code.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return 0, nil
@@ -371,17 +406,63 @@ func (e *Entities) CollectCode(ctx context.Context, grace time.Duration) (int, e
 	}
 	e.mu.RUnlock()
 	removed := 0
-	cutoff := time.Now().Add(-grace)
 	for _, info := range infos {
 		if used[info.Name] || info.Deleted || info.ModTime.After(cutoff) {
 			continue
 		}
-		if err := e.code.Delete(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			return removed, fmt.Errorf("remove code %s: %w", info.Name, err)
+		ok, err := e.removeCode(ctx, info.Name, cutoff)
+		if err != nil {
+			return removed, err
 		}
-		removed++
+		if ok {
+			removed++
+		}
 	}
 	return removed, nil
+}
+
+// removeCode removes object name if its current version is older than
+// cutoff, and reports whether it did. The version is read afresh (the
+// listing may be stale) and the delete marker replaces exactly that
+// version, so a StoreCode in between wins.
+func (e *Entities) removeCode(ctx context.Context, name string, cutoff time.Time) (bool, error) {
+	subj := codeMetaPrefix + base64.URLEncoding.EncodeToString([]byte(name))
+	m, err := e.codeStream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read code %s: %w", name, err)
+	}
+	var info jetstream.ObjectInfo
+	if err := json.Unmarshal(m.Data, &info); err != nil {
+		return false, fmt.Errorf("decode code %s: %w", name, err)
+	}
+	if info.Deleted || info.NUID == "" || m.Time.After(cutoff) {
+		return false, nil
+	}
+	if e.beforeRemove != nil {
+		e.beforeRemove(name)
+	}
+	info.Deleted = true
+	info.Size, info.Chunks, info.Digest, info.ModTime = 0, 0, "", time.Time{}
+	data, err := json.Marshal(info)
+	if err != nil {
+		return false, fmt.Errorf("encode code %s: %w", name, err)
+	}
+	marker := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
+	marker.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	if _, err := e.js.PublishMsg(ctx, marker, jetstream.WithExpectLastSequencePerSubject(m.Sequence)); err != nil {
+		if isWrongRevision(err) {
+			return false, nil // stored again since: in use
+		}
+		return false, fmt.Errorf("remove code %s: %w", name, err)
+	}
+	// Only the removed version's chunks: a later StoreCode has its own.
+	if err := e.codeStream.Purge(ctx, jetstream.WithPurgeSubject(codeChunkPrefix+info.NUID)); err != nil {
+		return true, fmt.Errorf("remove chunks of code %s: %w", name, err)
+	}
+	return true, nil
 }
 
 // LoadCode returns code stored under ref.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/gust-faas/gust/internal/broker"
 	"github.com/gust-faas/gust/internal/gust"
 )
@@ -479,5 +481,99 @@ func TestGetByTaggedID(t *testing.T) {
 		case !tt.found && gust.KindOf(err) != gust.KindNotFound:
 			t.Errorf("Get(%s, %s) = %.60s, %v; want not found", tt.ns, tt.id, raw, err)
 		}
+	}
+}
+
+// TestCollectCodeRace: an action that comes to refer to stored code after
+// CollectCode found the code old and unreferenced keeps it, whether the
+// action's write lands after CollectCode listed the code or just before
+// it removes it.
+func TestCollectCodeRace(t *testing.T) {
+	ctx := context.Background()
+	b := startBroker(t, t.TempDir())
+	e, err := OpenEntities(ctx, b.JS, 1, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	codes := map[string]string{} // by ref
+	for _, c := range []string{"y", "z"} {
+		code := strings.Repeat(c, inlineCodeMax+1)
+		ref, err := e.StoreCode(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[ref] = code
+	}
+	// The codes' actions were deleted: nothing refers to them. As
+	// CollectCode is about to remove the first, an action is created with
+	// each code (StoreCode, then the record): the first one's lands just
+	// before its removal, the other's after it was listed.
+	var raced []string
+	e.beforeRemove = func(name string) {
+		raced = append(raced, name)
+		if len(raced) > 1 {
+			return
+		}
+		i := 0
+		for ref, code := range codes {
+			if got, err := e.StoreCode(ctx, code); err != nil || got != ref {
+				t.Fatalf("store code again: %q %v", got, err)
+			}
+			p := gust.Path{Namespace: "guest", Name: fmt.Sprintf("again%d", i)}
+			i++
+			rec := record(t, TypeAction, &gust.Action{Namespace: p.Namespace, Name: p.Name})
+			rec.CodeRef = ref
+			if _, err := e.Put(ctx, p, rec, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := e.CollectCode(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raced) != 1 {
+		t.Errorf("CollectCode came to remove %v, want only the first of two objects: the other was stored again", raced)
+	}
+	if n != 0 {
+		t.Errorf("CollectCode reports %d removed, want 0", n)
+	}
+	for ref, code := range codes {
+		if got, err := e.LoadCode(ctx, ref); err != nil || got != code {
+			t.Errorf("code an action refers to was removed: %v", err)
+		}
+	}
+
+	// Once the actions are gone the code goes, chunks and all.
+	e.beforeRemove = nil
+	for i := range 2 {
+		p := gust.Path{Namespace: "guest", Name: fmt.Sprintf("again%d", i)}
+		rec, err := e.Get(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Delete(ctx, p, rec.Revision); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.CollectCode(ctx, 0); err != nil || n != 2 {
+		t.Fatalf("collected %d, %v; want the two now unreferenced objects", n, err)
+	}
+	for ref := range codes {
+		if _, err := e.LoadCode(ctx, ref); err == nil {
+			t.Error("unreferenced code still there")
+		}
+	}
+	st, err := b.JS.Stream(ctx, "OBJ_code")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("$O.code.C.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.State.Subjects) != 0 {
+		t.Errorf("chunks left behind: %v", info.State.Subjects)
 	}
 }
