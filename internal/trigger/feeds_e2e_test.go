@@ -327,18 +327,31 @@ func TestNATSFeed(t *testing.T) {
 			t.Errorf("message on %s fired %s, want %s", k, got[k], v)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
-	if acts := n.triggerActivations("orders"); len(acts) != 3 {
-		t.Errorf("%d fires, want 3", len(acts))
+	// A witness published after guest.elsewhere must fire; had that one
+	// fired, it would have come before.
+	if err := nc.Publish("guest.orders.witness", []byte(`{}`)); err != nil {
+		t.Fatal(err)
 	}
-	// Deleting the feed stops the subscription.
+	acts = n.waitActivations("orders", 4, 10*time.Second)
+	if len(acts) != 4 || result(t, acts[3])["subject"] != "guest.orders.witness" {
+		t.Errorf("%d fires, want the three and the witness", len(acts))
+	}
+
+	// Deleting the feed stops the subscription when DELETE answers. The
+	// witness is another trigger's feed on the same subjects, on the same
+	// connection: it gets the message the deleted feed would have.
 	if _, msg := n.feed("nats/subscribe", "DELETE", "orders", nil); msg != "" {
 		t.Fatal(msg)
 	}
-	time.Sleep(100 * time.Millisecond)
-	_ = nc.Publish("guest.orders.late", []byte(`{}`))
-	time.Sleep(300 * time.Millisecond)
-	if acts := n.triggerActivations("orders"); len(acts) != 3 {
+	n.triggerWithEcho("audit")
+	if _, msg := n.feed("nats/subscribe", "CREATE", "audit", map[string]any{"subject": "guest.orders.>"}); msg != "" {
+		t.Fatal(msg)
+	}
+	if err := nc.Publish("guest.orders.late", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	n.waitActivations("audit", 1, 10*time.Second)
+	if acts := n.triggerActivations("orders"); len(acts) != 4 {
 		t.Errorf("a deleted feed fired: %d fires", len(acts))
 	}
 }
@@ -413,10 +426,23 @@ func TestMQTTFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	od.Publish("guest/sensors/x/temp", 0, false, `{"spoof":true}`).WaitTimeout(5 * time.Second)
-	time.Sleep(300 * time.Millisecond)
-	if acts := n.triggerActivations("sensors"); len(acts) != 2 {
-		t.Errorf("another namespace's device fired guest's trigger: %d fires", len(acts))
+	// QoS 1: the server has taken the message when the token completes.
+	if tok := od.Publish("guest/sensors/x/temp", 1, false, `{"spoof":true}`); !tok.WaitTimeout(5 * time.Second) {
+		t.Fatal("the other namespace's publish was not acknowledged")
+	}
+	// The witness, published after it, must fire; the spoof would have
+	// fired before it.
+	if tok := dev.Publish("guest/sensors/w/temp", 1, false, `{"witness":true}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish the witness: %v", tok.Error())
+	}
+	acts = n.waitActivations("sensors", 3, 10*time.Second)
+	for _, a := range acts {
+		if strings.Contains(string(a.Response.Result), "spoof") {
+			t.Errorf("another namespace's device fired guest's trigger: %s", a.Response.Result)
+		}
+	}
+	if len(acts) != 3 || result(t, acts[2])["witness"] != true {
+		t.Errorf("%d fires, want the two and the witness", len(acts))
 	}
 }
 
@@ -593,19 +619,12 @@ func TestNATSClientPort(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A service's message fires the trigger. The feed's subscription
-	// starts as its registration arrives: publish until it fires.
-	var acts []gust.Activation
-	for deadline := time.Now().Add(10 * time.Second); len(acts) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("a message on guest.orders.x fired nothing")
-		}
-		if err := nc.Publish("guest.orders.x", []byte(`{"n":1}`)); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-		acts = n.triggerActivations("orders")
+	// A service's message fires the trigger: the feed listens once
+	// CREATE answered, so one message right after it is enough.
+	if err := nc.Publish("guest.orders.x", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
 	}
+	acts := n.waitActivations("orders", 1, 10*time.Second)
 	if got := string(acts[0].Response.Result); got != `{"n":1,"subject":"guest.orders.x"}` {
 		t.Errorf("fired with %s", got)
 	}
@@ -625,8 +644,6 @@ func TestNATSClientPort(t *testing.T) {
 	if _, ok := rule.Annotations.Get("causedBy"); ok {
 		t.Errorf("rule activation annotated causedBy: %v", rule.Annotations)
 	}
-	time.Sleep(300 * time.Millisecond) // messages in flight fire
-	fired := len(n.triggerActivations("orders"))
 
 	// Everything outside the namespace's subjects is refused.
 	for _, c := range []struct {
@@ -669,9 +686,14 @@ func TestNATSClientPort(t *testing.T) {
 			t.Errorf("%s may subscribe (%v) or publish to %s", c.who, c.sub, c.subject)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
-	if got := len(n.triggerActivations("orders")); got != fired {
-		t.Errorf("refused messages fired the trigger: %d fires, want %d", got, fired)
+	// The witness: a message allowed, published after the refused ones
+	// (each of which the server had handled), must fire, and alone.
+	if err := nc.Publish("guest.orders.witness", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	acts = n.waitActivations("orders", 2, 10*time.Second)
+	if len(acts) != 2 || result(t, acts[1])["subject"] != "guest.orders.witness" {
+		t.Errorf("refused messages fired the trigger: %d fires, want the first and the witness", len(acts))
 	}
 }
 
@@ -702,13 +724,25 @@ func TestMQTTDeviceSubscribeScoped(t *testing.T) {
 			t.Errorf("subscribe to %s granted (SUBACK %#x)", topic, code)
 		}
 	}
+	// The witness: a topic the device may subscribe to, published after
+	// the other namespace's message was acknowledged. The server routes
+	// in order, so a message it had routed to the device arrives first.
+	if tok := dev.Subscribe("guest/witness", 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe to the witness: %v", tok.Error())
+	}
 	if tok := od.Publish("other/cmd/led", 1, false, "on"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if tok := dev.Publish("guest/witness", 1, false, "w"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	select {
 	case topic := <-got:
-		t.Errorf("a guest device received %s of another namespace", topic)
-	case <-time.After(300 * time.Millisecond):
+		if topic != "guest/witness" {
+			t.Errorf("a guest device received %s of another namespace", topic)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the witness did not arrive")
 	}
 }
 
@@ -722,19 +756,9 @@ func TestRESTTriggerDeleteStopsFeed(t *testing.T) {
 	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); msg != "" {
 		t.Fatal(msg)
 	}
-	publishUntilFired := func(count int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); len(n.triggerActivations("orders")) < count; {
-			if time.Now().After(deadline) {
-				t.Fatalf("no fire %d", count)
-			}
-			_ = nc.Publish("guest.orders.new", []byte(`{}`))
-			time.Sleep(100 * time.Millisecond)
-		}
-		time.Sleep(300 * time.Millisecond) // messages in flight fire
-	}
-	publishUntilFired(1)
-	before := len(n.triggerActivations("orders"))
+	// The feed listens once CREATE answered: one message fires it.
+	_ = nc.Publish("guest.orders.new", []byte(`{}`))
+	before := len(n.waitActivations("orders", 1, 10*time.Second))
 
 	if _, _, err := n.wsk.Triggers.Delete("orders"); err != nil {
 		t.Fatal(err)
@@ -762,16 +786,18 @@ func TestRESTTriggerDeleteStopsFeed(t *testing.T) {
 	if _, _, err := n.wsk.Rules.Insert(&whisk.Rule{Name: "orders-echo-2", Trigger: "orders", Action: "echo"}, false); err != nil {
 		t.Fatal(err)
 	}
+	// The leftover's message is published before the new feed replaces
+	// it; the new feed's witness, published after it, must fire, and alone.
 	_ = nc.Publish("guest.orders.leftover", []byte(`{}`))
-	time.Sleep(300 * time.Millisecond)
-	if got := len(n.triggerActivations("orders")); got != before {
-		t.Fatalf("the leftover feed fired the new trigger: %d fires, want %d", got, before)
-	}
 	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); msg != "" {
 		t.Fatalf("CREATE after the trigger was created again: %q", msg)
 	}
 	if _, msg := n.feed("nats/subscribe", "CREATE", "orders", map[string]any{"subject": "guest.orders.>"}); !strings.Contains(msg, "has a feed already") {
 		t.Errorf("a second feed on the live trigger: %q", msg)
 	}
-	publishUntilFired(before + 1)
+	_ = nc.Publish("guest.orders.witness", []byte(`{}`))
+	acts := n.waitActivations("orders", before+1, 10*time.Second)
+	if len(acts) != before+1 || result(t, acts[before])["subject"] != "guest.orders.witness" {
+		t.Fatalf("the leftover feed fired the new trigger: fires %d, want %d with the witness last (last %s)", len(acts), before+1, acts[len(acts)-1].Response.Result)
+	}
 }
