@@ -21,10 +21,13 @@ import (
 // its limit finds its queued work waiting for a slot, not refused, and a
 // retry or a redelivery takes and returns its own slot.
 type Throttle struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	ns    map[string]*nsCount
-	freed chan struct{} // closed (and replaced) when a slot is released
+	mu  sync.Mutex
+	now func() time.Time
+	ns  map[string]*nsCount
+	// freed is closed when a slot is released. It is made only when
+	// someone waits (nil otherwise), so a release no one waits for, the
+	// common case, allocates nothing.
+	freed chan struct{}
 }
 
 type nsCount struct {
@@ -35,7 +38,7 @@ type nsCount struct {
 
 // NewThrottle returns an empty throttle.
 func NewThrottle() *Throttle {
-	return &Throttle{now: time.Now, ns: map[string]*nsCount{}, freed: make(chan struct{})}
+	return &Throttle{now: time.Now, ns: map[string]*nsCount{}}
 }
 
 func (t *Throttle) counts(ns string) *nsCount {
@@ -90,8 +93,10 @@ func (t *Throttle) release(ns string) {
 	defer t.mu.Unlock()
 	if c, ok := t.ns[ns]; ok && c.inflight > 0 {
 		c.inflight--
-		close(t.freed)
-		t.freed = make(chan struct{})
+		if t.freed != nil {
+			close(t.freed)
+			t.freed = nil
+		}
 	}
 }
 
@@ -117,6 +122,9 @@ func (t *Throttle) acquire(ctx context.Context, ns string, concurrent int) error
 			c.inflight++
 			t.mu.Unlock()
 			return nil
+		}
+		if t.freed == nil {
+			t.freed = make(chan struct{})
 		}
 		freed := t.freed
 		t.mu.Unlock()
