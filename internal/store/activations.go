@@ -42,6 +42,7 @@ type Activations struct {
 	nc     *nats.Conn
 	log    *slog.Logger
 	prefix string      // direct-get API subject
+	maxRec int         // largest record, from the server's max_payload (recordLimit)
 	names  RecordNamer // nil: Get uses the wildcard only
 
 	in      chan pending
@@ -97,6 +98,7 @@ func OpenActivations(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 	a := &Activations{
 		js: js, nc: nc, log: log,
 		prefix:  "$JS.API.DIRECT.GET." + activationStream,
+		maxRec:  recordLimit(nc.MaxPayload()),
 		in:      make(chan pending, 4096),
 		pending: make(map[string]pending),
 		written: make(chan struct{}),
@@ -121,8 +123,8 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 	if err != nil {
 		return fmt.Errorf("encode activation: %w", err)
 	}
-	if len(data) > maxRecordBytes {
-		if data, err = fitRecord(act, len(data)); err != nil {
+	if len(data) > a.maxRec {
+		if data, err = fitRecord(act, len(data), a.maxRec); err != nil {
 			return err
 		}
 	}
@@ -142,22 +144,29 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 	}
 }
 
-// maxRecordBytes keeps a record within the largest message the server
-// takes (8 MB, broker.Config), with room for its subject and headers.
+// recordLimit keeps a record within the largest message the server takes
+// (its max_payload: 8 MB for the embedded server, broker.Config; 1 MB by
+// default for an external one), with room for its subject and headers.
 // Only logs make a record that large: the log limit goes up to 10 MB, as
 // OpenWhisk's, while results are bounded far below it.
-const maxRecordBytes = 8<<20 - 64<<10
+func recordLimit(maxPayload int64) int {
+	const room = 64 << 10
+	if maxPayload <= 2*room {
+		return int(maxPayload / 2)
+	}
+	return int(maxPayload - room)
+}
 
 // fitRecord encodes act with as many of its first log lines as fit in
-// maxRecordBytes, and a last line saying the rest were dropped.
-func fitRecord(act *gust.Activation, size int) ([]byte, error) {
+// max bytes, and a last line saying the rest were dropped.
+func fitRecord(act *gust.Activation, size, max int) ([]byte, error) {
 	a := *act
 	keep := len(a.Logs)
 	for {
 		// Drop lines from the end until their bytes (plus the quotes and
 		// comma each costs) cover the excess, with a little to spare for
 		// escapes and the note.
-		over := size - maxRecordBytes + 1024
+		over := size - max + 1024
 		for over > 0 && keep > 0 {
 			keep--
 			over -= len(a.Logs[keep]) + 3
@@ -168,11 +177,11 @@ func fitRecord(act *gust.Activation, size int) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode activation: %w", err)
 		}
-		if len(data) <= maxRecordBytes {
+		if len(data) <= max {
 			return data, nil
 		}
 		if keep == 0 {
-			return nil, fmt.Errorf("activation record of %d bytes is larger than %d bytes without its logs", len(data), maxRecordBytes)
+			return nil, fmt.Errorf("activation record of %d bytes is larger than %d bytes without its logs", len(data), max)
 		}
 		size = len(data)
 	}

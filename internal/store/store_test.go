@@ -368,8 +368,11 @@ func TestHugeLogsFitTheRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) > maxRecordBytes {
-		t.Errorf("record of %d bytes, above %d", len(raw), maxRecordBytes)
+	if st.maxRec != 8<<20-64<<10 {
+		t.Errorf("record limit %d from the server's max_payload %d", st.maxRec, b.Conn.MaxPayload())
+	}
+	if len(raw) > st.maxRec {
+		t.Errorf("record of %d bytes, above %d", len(raw), st.maxRec)
 	}
 	var got gust.Activation
 	if err := json.Unmarshal(raw, &got); err != nil {
@@ -575,5 +578,34 @@ func TestCollectCodeRace(t *testing.T) {
 	}
 	if len(info.State.Subjects) != 0 {
 		t.Errorf("chunks left behind: %v", info.State.Subjects)
+	}
+}
+
+// TestFitRecordLimits: the record fits whatever limit the server's
+// max_payload sets (an external server's is 1 MB by default), keeping the
+// first lines and a note.
+func TestFitRecordLimits(t *testing.T) {
+	act := newActivation("guest", "chatty", time.Now())
+	for i := range 3000 {
+		act.Logs = append(act.Logs, fmt.Sprintf("2026-12-02T10:00:00.000000000Z stdout: line %d %s", i, strings.Repeat("y", 500)))
+	}
+	full, err := json.Marshal(act)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, payload := range []int64{1 << 20, 256 << 10, 64 << 10} {
+		max := recordLimit(payload)
+		data, err := fitRecord(act, len(full), max)
+		if err != nil {
+			t.Fatalf("max_payload %d: %v", payload, err)
+		}
+		var got gust.Activation
+		if err := json.Unmarshal(data, &got); err != nil {
+			t.Fatal(err)
+		}
+		n := len(got.Logs)
+		if len(data) > max || int64(max) >= payload || n < 2 || got.Logs[0] != act.Logs[0] || !strings.Contains(got.Logs[n-1], "Logs were truncated") {
+			t.Errorf("max_payload %d: record of %d bytes (limit %d), %d lines, last %q", payload, len(data), max, n, got.Logs[n-1])
+		}
 	}
 }
