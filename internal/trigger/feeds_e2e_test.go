@@ -548,9 +548,14 @@ func TestMQTTDeviceTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 10)
-	for _, subQoS := range []byte{0, 1} {
-		if tok := sub.Subscribe("guest/cmd/#", subQoS, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	for _, subQoS := range []byte{0, 1, 2} {
+		tok := sub.Subscribe("guest/cmd/#", subQoS, func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() })
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatalf("subscribe at QoS %d: %v", subQoS, tok.Error())
+		}
+		// The server grants the QoS asked for (docs/events.md says so).
+		if granted := tok.(*mqtt.SubscribeToken).Result()["guest/cmd/#"]; granted != subQoS {
+			t.Errorf("subscribe at QoS %d granted %#x", subQoS, granted)
 		}
 		for _, pubQoS := range []byte{0, 1, 2} {
 			if tok := pub.Publish("guest/cmd/led", pubQoS, false, "on"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {

@@ -612,3 +612,23 @@ func TestFeedConcurrentChanges(t *testing.T) {
 		t.Errorf("after PAUSE: active %v, reason %q", cur.Active, cur.Reason)
 	}
 }
+
+// TestAlarmCronTimezone checks that a cron alarm ticks in its timezone,
+// as the alarm feed's parameters say, not in UTC.
+func TestAlarmCronTimezone(t *testing.T) {
+	w := newAlarmWorld(t)
+	ctx := context.Background()
+	w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC) // 07:00 in New York
+	n := w.node("n1")
+	w.create(n, feedAlarm, map[string]any{"cron": "0 9 * * *", "timezone": "America/New_York"})
+	waitFor(t, func() bool { return len(n.alarms()) == 1 })
+	n.Tick(ctx, w.created.Add(time.Hour+59*time.Minute)) // 13:59 UTC, 08:59 there
+	if got := w.fires.fired(); len(got) != 0 {
+		t.Fatalf("fired before 09:00 in New York: %v", got)
+	}
+	nine := time.Date(2030, 1, 1, 14, 0, 0, 0, time.UTC) // 09:00 EST
+	n.Tick(ctx, nine.Add(time.Second))
+	if got := w.fires.fired(); len(got) != 1 || got[0] != TickActivationID(w.feed().Key(), nine) {
+		t.Fatalf("the tick of 09:00 in New York: %v", got)
+	}
+}

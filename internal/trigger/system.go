@@ -23,8 +23,8 @@ var systemPackages = []struct {
 }{
 	{"alarms", "Alarms and periodic utility", map[string]feedDoc{
 		"alarm": {"Fire trigger when alarm occurs (cron)", []feedParam{
-			{"cron", true, "UNIX crontab syntax for firing the trigger in Coordinated Universal Time (UTC): 5 fields, or 6 with seconds first"},
-			{"timezone", false, "time zone of the cron schedule, e.g. Europe/Berlin"},
+			{"cron", true, "UNIX crontab syntax for firing the trigger, in the time zone given by timezone (default UTC): 5 fields, or 6 with seconds first"},
+			{"timezone", false, "IANA time zone of the cron schedule, e.g. Europe/Berlin; default UTC"},
 			{"trigger_payload", false, "payload of each fire: an object, or a string sent as {\"payload\": string}"},
 			{"startDate", false, "no fire before this date (epoch ms or ISO 8601)"},
 			{"stopDate", false, "no fire after this date (epoch ms or ISO 8601)"},
