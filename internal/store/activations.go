@@ -41,8 +41,9 @@ type Activations struct {
 	js     jetstream.JetStream
 	nc     *nats.Conn
 	log    *slog.Logger
-	prefix string      // direct-get API subject
-	maxRec int         // largest record, from the server's max_payload (recordLimit)
+	prefix string // direct-get API subject
+	maxRec int    // largest record, from the server's max_payload (recordLimit)
+	stream jetstream.Stream
 	names  RecordNamer // nil: Get uses the wildcard only
 
 	in      chan pending
@@ -78,7 +79,7 @@ func OpenActivations(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        activationStream,
 		Description: "Gust activation records",
 		Subjects:    []string{"act.>"},
@@ -96,7 +97,7 @@ func OpenActivations(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 		return nil, fmt.Errorf("activation stream: %w", err)
 	}
 	a := &Activations{
-		js: js, nc: nc, log: log,
+		js: js, nc: nc, log: log, stream: stream,
 		prefix:  "$JS.API.DIRECT.GET." + activationStream,
 		maxRec:  recordLimit(nc.MaxPayload()),
 		in:      make(chan pending, 4096),
@@ -476,23 +477,9 @@ func (a *Activations) List(ctx context.Context, ns string, opt ListOptions) ([]L
 // lastSeq returns the sequence of the newest record in the stream (0 when
 // it is empty), from the stream's info: constant time at any size.
 func (a *Activations) lastSeq(ctx context.Context) (uint64, error) {
-	msg, err := a.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+activationStream, nil)
+	info, err := a.stream.Info(ctx)
 	if err != nil {
 		return 0, gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("stream info: %w", err))
-	}
-	var info struct {
-		State struct {
-			LastSeq uint64 `json:"last_seq"`
-		} `json:"state"`
-		Error *struct {
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(msg.Data, &info); err != nil {
-		return 0, gust.Wrap(gust.KindInternal, "activation store error", fmt.Errorf("stream info: %w", err))
-	}
-	if info.Error != nil {
-		return 0, gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("stream info: %s", info.Error.Description))
 	}
 	return info.State.LastSeq, nil
 }
