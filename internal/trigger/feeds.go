@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -154,6 +155,7 @@ func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
 			continue
 		}
 		f.mu.Lock()
+		tickOnly := ev.Feed != nil && onlyLastTick(f.feeds[ev.Key], ev.Feed)
 		if ev.Feed == nil {
 			delete(f.feeds, ev.Key)
 		} else {
@@ -175,11 +177,31 @@ func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
 		close(f.applied)
 		f.applied = make(chan struct{})
 		f.mu.Unlock()
+		if tickOnly {
+			// A tick recorded (by this node or another): the alarm loop's
+			// timer already stands at or before the next tick, and a tick
+			// already recorded fires nowhere again. Waking would only
+			// recompute what it knows.
+			continue
+		}
 		select {
 		case f.wake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// onlyLastTick reports whether next differs from prev in LastTick (and
+// revision) alone.
+func onlyLastTick(prev, next *store.Feed) bool {
+	if prev == nil || prev.LastTick == next.LastTick {
+		return false
+	}
+	a, b := *prev, *next
+	a.LastTick, a.Revision, b.LastTick, b.Revision = 0, 0, 0, 0
+	return a.Namespace == b.Namespace && a.Trigger == b.Trigger && a.Feed == b.Feed && bytes.Equal(a.Config, b.Config) &&
+		a.Active == b.Active && a.Reason == b.Reason && a.Changed == b.Changed && a.Created == b.Created &&
+		a.TriggerUpdated == b.TriggerUpdated
 }
 
 // appliedState is what this node's watch last applied for a key.

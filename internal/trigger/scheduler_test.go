@@ -632,3 +632,32 @@ func TestAlarmCronTimezone(t *testing.T) {
 		t.Fatalf("the tick of 09:00 in New York: %v", got)
 	}
 }
+
+// TestAlarmTickRecordDoesNotWake checks that the alarm loop is not woken
+// by a tick's record (its own write): only by changes that move ticks.
+func TestAlarmTickRecordDoesNotWake(t *testing.T) {
+	w := newAlarmWorld(t)
+	ctx := context.Background()
+	w.created = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	n := w.node("n1")
+	w.create(n, feedInterval, map[string]any{"minutes": 1})
+	key := w.feed().Key()
+	applied := func(rev uint64) func() bool {
+		return func() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.state[key].rev == rev }
+	}
+	waitFor(t, applied(w.feed().Revision))
+	select { // Manual: no loop drains it
+	case <-n.wake:
+	default:
+	}
+	n.Tick(ctx, w.created.Add(time.Minute))
+	waitFor(t, applied(w.feed().Revision))
+	time.Sleep(10 * time.Millisecond) // the watch wakes the loop just after applying
+	if len(n.wake) != 0 {
+		t.Error("a tick's record woke the alarm loop")
+	}
+	if err := w.event(n, feedInterval, "UPDATE", map[string]any{"minutes": 2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(n.wake) == 1 }) // an UPDATE wakes it
+}
