@@ -127,6 +127,10 @@ type Request struct {
 	// derive their rule activations' ids, so that firing again after a
 	// crash is recognised as the same work.
 	ID string
+	// Resolved is Path as the caller resolved it for Caller already (a web
+	// action checks its annotations first): the action checked is the one
+	// that runs, and it is not looked up twice. Nil: Invoke resolves it.
+	Resolved *store.ResolvedAction
 }
 
 // Outcome is what an invocation produced: a finished activation, or only its
@@ -145,7 +149,7 @@ func (s *Service) Invoke(ctx context.Context, req Request) (Outcome, error) {
 	if req.PayloadChecked {
 		limit = 0
 	}
-	job, err := s.prepare(ctx, req.Caller, req.Path, req.Params, req.ID, req.Received, limit)
+	job, err := s.prepare(ctx, req.Caller, req.Path, req.Resolved, req.Params, req.ID, req.Received, limit)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -255,17 +259,19 @@ func (s *Service) Wait(ctx context.Context) error {
 	}
 }
 
-// prepare resolves the action and builds the job; an empty id gets a new
-// one, tagged with the record's name.
+// prepare resolves the action (unless ra is it already) and builds the
+// job; an empty id gets a new one, tagged with the record's name.
 //
 // maxPayload bounds the merged parameters (0: no bound, when the caller
 // checked the request itself).
-func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, body json.RawMessage, id string, received time.Time, maxPayload int) (*invoker.Job, error) {
-	// Resolution decides what the caller may reach: its own actions and
-	// those of published packages, directly or through a binding.
-	ra, err := s.entities.ResolveAction(p, caller.Namespace)
-	if err != nil {
-		return nil, err
+func (s *Service) prepare(ctx context.Context, caller *store.Identity, p gust.Path, ra *store.ResolvedAction, body json.RawMessage, id string, received time.Time, maxPayload int) (*invoker.Job, error) {
+	if ra == nil {
+		// Resolution decides what the caller may reach: its own actions and
+		// those of published packages, directly or through a binding.
+		var err error
+		if ra, err = s.entities.ResolveAction(p, caller.Namespace); err != nil {
+			return nil, err
+		}
 	}
 	rec, a := ra.Record, ra.Action
 	params, err := MergeInherited(ra.Params, a, body, maxPayload)

@@ -239,7 +239,7 @@ func (s *Service) handle(ctx, stop context.Context, lookup Lookup, msg jetstream
 	err := error(gust.ErrNotFound)
 	p, perr := gust.ParsePath(q.Path, q.Namespace)
 	if ok && perr == nil {
-		job, err = s.prepare(ctx, caller, p, q.Params, q.ActivationID, received, s.limits.MaxPayloadSize)
+		job, err = s.prepare(ctx, caller, p, nil, q.Params, q.ActivationID, received, s.limits.MaxPayloadSize)
 	}
 	if job != nil {
 		job.Cause = q.Cause

@@ -195,7 +195,7 @@ func (s *Service) serveOne(ctx context.Context, msg *nats.Msg) {
 	if req.PayloadChecked {
 		limit = 0
 	}
-	job, err := s.prepare(ctx, caller, p, req.Params, req.ActivationID, time.UnixMilli(req.Received), limit)
+	job, err := s.prepare(ctx, caller, p, nil, req.Params, req.ActivationID, time.UnixMilli(req.Received), limit)
 	if err != nil {
 		reply(remoteReply{Error: gust.MessageOf(err), Kind: gust.KindOf(err)})
 		return

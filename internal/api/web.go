@@ -154,6 +154,7 @@ type webAction struct {
 	// own: the action lives in the caller's namespace, not in another
 	// namespace's shared package.
 	own bool
+	ra  *store.ResolvedAction // what runs: the resolution checked here
 }
 
 // resolveWebAction finds the web action at p for a request in namespace
@@ -183,7 +184,7 @@ func (s *Server) resolveWebAction(caller string, p gust.Path) (*webAction, error
 	if len(ra.Params) > 0 {
 		bound = ra.Params.Merge(a.Parameters)
 	}
-	return &webAction{caller: id, path: p, action: a, bound: bound, own: ra.Path.Namespace == caller}, nil
+	return &webAction{caller: id, path: p, action: a, bound: bound, own: ra.Path.Namespace == caller, ra: ra}, nil
 }
 
 // Default CORS headers of web actions (OpenWhisk's CorsSettings.WebActions).
@@ -253,7 +254,7 @@ func (s *Server) runWeb(w http.ResponseWriter, r *http.Request, received time.Ti
 		return err
 	}
 	out, err := s.cfg.Invoker.Invoke(r.Context(), activation.Request{
-		Caller: wa.caller, Path: wa.path, Params: params, Blocking: true, Received: received,
+		Caller: wa.caller, Path: wa.path, Resolved: wa.ra, Params: params, Blocking: true, Received: received,
 		Wait:           time.Duration(s.cfg.Limits.MaxBlockingWait) * time.Millisecond,
 		PayloadChecked: true, // on the body as received, above
 	})
