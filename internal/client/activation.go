@@ -61,6 +61,26 @@ func (c *Client) ListActivations(ctx context.Context, opts ActivationListOptions
 	return out, err
 }
 
+// CountActivations returns how many records of the namespace are stored,
+// of the action name ("action" or "pkg/action") only unless it is empty.
+// The server counts after the records queued before the call are written.
+func (c *Client) CountActivations(ctx context.Context, name string) (int, error) {
+	q := url.Values{"count": {"true"}}
+	if name != "" {
+		q.Set("name", name)
+	}
+	var out struct {
+		Activations *int `json:"activations"`
+	}
+	if err := c.call(ctx, http.MethodGet, c.collection("activations"), q, nil, &out); err != nil {
+		return 0, err
+	}
+	if out.Activations == nil {
+		return 0, errors.New("client: count response has no \"activations\" field")
+	}
+	return *out.Activations, nil
+}
+
 // activation returns the path segments of activation id, plus sub.
 func (c *Client) activation(id string, sub ...string) ([]string, error) {
 	if id == "" {

@@ -377,6 +377,26 @@ func TestListActivations(t *testing.T) {
 	f.only(t).check(t, "GET", "/api/v1/namespaces/_/activations", "docs=true&limit=0&name=pkg%2Fhello&since=5&skip=2&upto=1700000000000")
 }
 
+func TestCountActivations(t *testing.T) {
+	f, c := newFake(t, reply{body: `{"activations":7}`})
+	n, err := c.CountActivations(context.Background(), "pkg/hello")
+	if err != nil || n != 7 {
+		t.Fatalf("CountActivations = %d, %v; want 7", n, err)
+	}
+	f.only(t).check(t, "GET", "/api/v1/namespaces/_/activations", "count=true&name=pkg%2Fhello")
+
+	f, c = newFake(t, reply{body: `{"activations":0}`})
+	if n, err := c.CountActivations(context.Background(), ""); err != nil || n != 0 {
+		t.Fatalf("CountActivations(\"\") = %d, %v; want 0", n, err)
+	}
+	f.only(t).check(t, "GET", "/api/v1/namespaces/_/activations", "count=true")
+
+	_, c = newFake(t, reply{body: `[]`})
+	if _, err := c.CountActivations(context.Background(), ""); err == nil {
+		t.Error("a list answer was read as a count")
+	}
+}
+
 func TestActivationByID(t *testing.T) {
 	ctx := context.Background()
 	f, c := newFake(t, reply{body: `{"activationId":"a1","name":"hello","response":{"status":"success","success":true,"result":{"x":1}},"logs":["l1"]}`})
