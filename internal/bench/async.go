@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -48,12 +47,8 @@ func (r *runner) async(c *http.Client) func(ctx context.Context, conc int) ([]va
 
 // recorded returns how many records of action the target has stored.
 func (r *runner) recorded(ctx context.Context, action string) (int64, error) {
-	var out struct {
-		Activations int64 `json:"activations"`
-	}
-	q := url.Values{"count": {"true"}, "name": {action}}
-	err := r.tgt.call(ctx, r.setup, http.MethodGet, "/api/v1/namespaces/_/activations?"+q.Encode(), nil, &out, http.StatusOK)
-	return out.Activations, err
+	n, err := r.tgt.api.CountActivations(ctx, action)
+	return int64(n), err
 }
 
 // waitRecorded polls until at least n records of action are stored.

@@ -1,11 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -112,13 +112,13 @@ func (r *runner) firstInvokes(ctx context.Context, scenario, variant string, a a
 	for i := 0; i < 20 && (i < 5 || time.Since(start) < r.opt.duration); i++ {
 		name := actionPrefix + "cold-" + strconv.Itoa(i)
 		a.timeoutMS = 60_000 - 1 - i
-		if err := r.tgt.putAction(ctx, r.setup, name, a); err != nil {
+		if err := r.tgt.putAction(ctx, name, a); err != nil {
 			return err
 		}
 		t0 := time.Now()
 		err := r.tgt.blocking(r.setup, name).do(ctx, 0)
 		d := time.Since(t0)
-		if derr := r.tgt.deleteAction(ctx, r.setup, name); err == nil {
+		if derr := r.tgt.api.DeleteAction(ctx, name); err == nil {
 			err = derr
 		}
 		if err != nil {
@@ -147,17 +147,23 @@ func (r *runner) coldProcess(ctx context.Context) {
 		for i := 0; i < 24 && (i < 8 || time.Since(start) < 2*r.opt.duration); i++ {
 			name := actionPrefix + "cold-" + strconv.Itoa(i)
 			a := action{kind: p.kind, code: p.code, timeoutMS: 60_000 - 1 - i}
-			if err := r.tgt.putAction(ctx, r.setup, name, a); err != nil {
+			if err := r.tgt.putAction(ctx, name, a); err != nil {
 				r.markUnavailable("cold-process", p.kind+": "+err.Error())
 				break
 			}
+			var body bytes.Buffer
+			t0 := time.Now()
+			_, err := r.tgt.blockingActivation(r.setup, name).send(ctx, &body)
+			d := time.Since(t0)
 			var act struct {
 				Annotations gust.KeyValues `json:"annotations"`
 			}
-			t0 := time.Now()
-			err := r.tgt.call(ctx, r.setup, http.MethodPost, actionPath(name)+"?blocking=true", json.RawMessage(invokeBody), &act, http.StatusOK)
-			d := time.Since(t0)
-			if derr := r.tgt.deleteAction(ctx, r.setup, name); err == nil {
+			if err == nil {
+				err = json.Unmarshal(body.Bytes(), &act)
+			} else if body.Len() > 0 {
+				err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(body.Bytes()))
+			}
+			if derr := r.tgt.api.DeleteAction(ctx, name); err == nil {
 				err = derr
 			}
 			if err != nil {

@@ -93,8 +93,8 @@ func (r *runner) density(ctx context.Context) error {
 			}
 			name := fmt.Sprintf("%sdensity-%d-%d", actionPrefix, ki, i+1)
 			a.timeoutMS = 30_001 + ki*1000 + i // a function of its own
-			if failed = r.tgt.putAction(ctx, r.setup, name, a); failed == nil {
-				r.entities = append(r.entities, actionPath(name))
+			if failed = r.tgt.putAction(ctx, name, a); failed == nil {
+				r.created(func(ctx context.Context) error { return r.tgt.api.DeleteAction(ctx, name) })
 				failed = r.tgt.blocking(r.setup, name).do(ctx, 0)
 			}
 		}

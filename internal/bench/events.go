@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
+	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/trigger"
 )
@@ -40,15 +40,15 @@ func (r *runner) prepareTrigger(ctx context.Context, conns int) (*load, error) {
 	if err := r.createAction(ctx, firedAction, a); err != nil {
 		return nil, err
 	}
-	if err := r.tgt.putTrigger(ctx, r.setup, benchTrig); err != nil {
+	if _, err := r.tgt.api.PutTrigger(ctx, benchTrig, client.EntityPut{}, true); err != nil {
 		return nil, err
 	}
-	r.entities = append(r.entities, triggerPath(benchTrig))
-	if err := r.tgt.putRule(ctx, r.setup, benchRule, benchTrig, firedAction); err != nil {
+	r.created(func(ctx context.Context) error { return r.tgt.api.DeleteTrigger(ctx, benchTrig) })
+	if _, err := r.tgt.api.PutRule(ctx, benchRule, client.RulePut{Trigger: "/_/" + benchTrig, Action: "/_/" + firedAction}, true); err != nil {
 		return nil, err
 	}
-	r.entities = append(r.entities, rulePath(benchRule))
-	ns, err := r.tgt.namespace(ctx, r.setup)
+	r.created(func(ctx context.Context) error { return r.tgt.api.DeleteRule(ctx, benchRule) })
+	ns, err := r.tgt.namespace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +99,8 @@ func (r *runner) checkRuleID(ctx context.Context, ruleID func(string) string) er
 	if err := r.tgt.awaitRecord(ctx, r.setup, id); err != nil {
 		return err
 	}
-	var act gust.Activation
-	if err := r.tgt.call(ctx, r.setup, http.MethodGet, "/api/v1/namespaces/_/activations/"+id, nil, &act, http.StatusOK); err != nil {
+	act, err := r.tgt.api.GetActivation(ctx, id)
+	if err != nil {
 		return err
 	}
 	var ids []string
@@ -165,7 +165,7 @@ func (r *runner) prepareSequence(ctx context.Context) (*load, error) {
 	if err := r.createAction(ctx, step, a); err != nil {
 		return nil, err
 	}
-	ns, err := r.tgt.namespace(ctx, r.setup)
+	ns, err := r.tgt.namespace(ctx)
 	if err != nil {
 		return nil, err
 	}

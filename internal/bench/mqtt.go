@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 
+	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/trigger"
 )
 
@@ -155,15 +158,22 @@ func (r *runner) mqttPath(ctx context.Context, variant, short, topic string, pub
 	if err := r.createAction(ctx, name, a); err != nil {
 		return mqttPath{}, err
 	}
-	if err := r.tgt.putTrigger(ctx, r.setup, trig); err != nil {
+	if _, err := r.tgt.api.PutTrigger(ctx, trig, client.EntityPut{}, true); err != nil {
 		return mqttPath{}, err
 	}
 	// As `wsk trigger create T --feed /whisk.system/mqtt/subscribe -p topic …`.
-	feed := map[string]any{"authKey": r.tgt.node.Guest.Auth(), "lifecycleEvent": "CREATE", "triggerName": "/_/" + trig, "topic": topic}
-	if err := r.tgt.call(ctx, r.setup, http.MethodPost, "/api/v1/namespaces/whisk.system/actions/mqtt/subscribe?blocking=true&result=true", feed, nil, http.StatusOK); err != nil {
+	feed, err := json.Marshal(map[string]any{"authKey": r.tgt.node.Guest.Auth(), "lifecycleEvent": "CREATE", "triggerName": "/_/" + trig, "topic": topic})
+	if err != nil {
+		return mqttPath{}, err
+	}
+	status, body, _, err := r.tgt.api.Invoke(ctx, "/whisk.system/mqtt/subscribe", feed, client.InvokeOpts{Blocking: true, Result: true})
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d: %s", status, bytes.TrimSpace(body))
+	}
+	if err != nil {
 		return mqttPath{}, fmt.Errorf("feed: %w", err)
 	}
-	if err := r.tgt.putRule(ctx, r.setup, rule, trig, name); err != nil {
+	if _, err := r.tgt.api.PutRule(ctx, rule, client.RulePut{Trigger: "/_/" + trig, Action: "/_/" + name}, true); err != nil {
 		return mqttPath{}, err
 	}
 	w, err := watchRecords(r.tgt.node.Broker, r.tgt.node.Guest.Namespace, name, 64)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/app"
+	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
 	"github.com/gust-faas/gust/internal/scheduler"
 )
@@ -111,9 +113,16 @@ func homedOn(live []scheduler.Heartbeat, ns, prefix, id string) (string, error) 
 
 // invokedOn invokes action once, blocking, and returns the invoker that
 // ran it (the activation's "invoker" annotation).
-func invokedOn(ctx context.Context, t *target, c *http.Client, name string) (string, error) {
+func invokedOn(ctx context.Context, t *target, name string) (string, error) {
+	status, body, _, err := t.api.Invoke(ctx, name, nil, client.InvokeOpts{Blocking: true})
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("invoke %s: status %d: %s", name, status, bytes.TrimSpace(body))
+	}
+	if err != nil {
+		return "", err
+	}
 	var act gust.Activation
-	if err := t.call(ctx, c, http.MethodPost, actionPath(name)+"?blocking=true", map[string]any{}, &act, http.StatusOK); err != nil {
+	if err := json.Unmarshal(body, &act); err != nil {
 		return "", err
 	}
 	var id string
@@ -152,10 +161,10 @@ func (r *runner) startPlacement(ctx context.Context, a action) (two *target, loc
 		return nil, "", "", err
 	}
 	for name, want := range map[string]string{local: self, remote: other} {
-		if err := two.putAction(ctx, r.setup, name, a); err != nil {
+		if err := two.putAction(ctx, name, a); err != nil {
 			return nil, "", "", err
 		}
-		ran, err := invokedOn(ctx, two, r.setup, name)
+		ran, err := invokedOn(ctx, two, name)
 		if err != nil {
 			return nil, "", "", err
 		}

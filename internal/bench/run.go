@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/app"
+	"github.com/gust-faas/gust/internal/gust"
 )
 
 // runner carries one run of the bench.
@@ -24,11 +25,11 @@ type runner struct {
 	cacheDir string // os.UserCacheDir()/gust/bench
 
 	tgt       *target
-	setup     *http.Client // actions, polling
+	setup     *http.Client // the raw requests outside the loads: single invokes, polls of records
 	floorHTTP *floorHTTP
 	floorNATS *floorNATS
-	entities  []string // API paths of what the bench created on the target, deleted at the end, newest first
-	closers   []func() // what scenarios started (clients, a second node), stopped at the end, last first
+	entities  []func(context.Context) error // delete what the bench created on the target, at the end, newest first
+	closers   []func()                      // what scenarios started (clients, a second node), stopped at the end, last first
 
 	series      []*series
 	unavailable []Row
@@ -230,7 +231,7 @@ func (r *runner) prepareLoad(ctx context.Context, name string) (*load, error) {
 		}
 		req := r.tgt.blocking(newClient(conns), action)
 		if name == "web-action" || name == "web-action-reactor" {
-			ns, err := r.tgt.namespace(ctx, r.setup)
+			ns, err := r.tgt.namespace(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -296,7 +297,7 @@ func (r *runner) benchAction(ctx context.Context, short string) (string, action,
 	}
 	a := wasmAction(code)
 	if short == "web" || short == "web-go-reactor" {
-		a.annotations = map[string]any{"web-export": true}
+		a.annotations = gust.KeyValues{}.Set("web-export", true)
 	}
 	return name, a, nil
 }
@@ -304,11 +305,17 @@ func (r *runner) benchAction(ctx context.Context, short string) (string, action,
 // createAction creates an action on the target and remembers to delete it.
 func (r *runner) createAction(ctx context.Context, name string, a action) error {
 	r.prog.printf("creating %s", name)
-	if err := r.tgt.putAction(ctx, r.setup, name, a); err != nil {
+	if err := r.tgt.putAction(ctx, name, a); err != nil {
 		return err
 	}
-	r.entities = append(r.entities, actionPath(name))
+	r.created(func(ctx context.Context) error { return r.tgt.api.DeleteAction(ctx, name) })
 	return nil
+}
+
+// created remembers how to delete an entity the bench created on the
+// target: an external node keeps it otherwise.
+func (r *runner) created(del func(context.Context) error) {
+	r.entities = append(r.entities, del)
 }
 
 // warmup is the load run before each measurement and thrown away: it
@@ -429,8 +436,8 @@ func (r *runner) close() {
 	if r.tgt != nil && !r.tgt.inProcess() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, p := range slices.Backward(r.entities) {
-			_ = r.tgt.call(ctx, r.setup, http.MethodDelete, p, nil, nil, http.StatusOK)
+		for _, del := range slices.Backward(r.entities) {
+			_ = del(ctx)
 		}
 	}
 	if r.floorHTTP != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gust-faas/gust/internal/app"
+	"github.com/gust-faas/gust/internal/client"
 	"github.com/gust-faas/gust/internal/gust"
 )
 
@@ -24,10 +25,22 @@ import (
 // in-process on 127.0.0.1:0 in a temporary data directory, or the node
 // given by --apihost.
 type target struct {
-	base    string // API base URL, no trailing slash
-	auth    string // Authorization header value
+	base    string         // API base URL, no trailing slash
+	auth    string         // Authorization header value of the measured requests
+	api     *client.Client // setup and bookkeeping: entities, records, namespaces
 	node    *app.App
 	dataDir string
+}
+
+// newTarget returns the target of the API at base with the credentials
+// userpass ("uuid:key"). The measured requests are built by hand (see
+// request); everything else goes through the project's client.
+func newTarget(base, userpass string) (*target, error) {
+	api, err := client.New(client.Config{APIHost: base, Auth: userpass, HTTPClient: newClient(4), UserAgent: "gust-bench"})
+	if err != nil {
+		return nil, err
+	}
+	return &target{base: base, auth: basicAuth(userpass), api: api}, nil
 }
 
 // inProcess reports whether the node runs in this process, so that the
@@ -72,7 +85,16 @@ func startNode(ctx context.Context, wasmCache string, tweak func(*app.Config)) (
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start node: %w", err)
 	}
-	return &target{base: a.URL(), auth: basicAuth(a.Guest.Auth()), node: a, dataDir: dir}, nil
+	t, err := newTarget(a.URL(), a.Guest.Auth())
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	t.node, t.dataDir = a, dir
+	return t, nil
 }
 
 // externalTarget checks the --apihost and --auth of a running node.
@@ -88,7 +110,7 @@ func externalTarget(apihost, auth string) (*target, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--apihost %q: want host[:port] or an http(s) URL", apihost)
 	}
-	return &target{base: strings.TrimSuffix(u.String(), "/"), auth: basicAuth(auth)}, nil
+	return newTarget(strings.TrimSuffix(u.String(), "/"), auth)
 }
 
 func (t *target) close() {
@@ -169,30 +191,6 @@ func (r *request) send(ctx context.Context, dst io.Writer) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// call sends one API request and decodes a JSON answer into out (if not nil).
-func (t *target) call(ctx context.Context, c *http.Client, method, path string, in, out any, want int) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return err
-		}
-	}
-	var buf bytes.Buffer
-	r := &request{client: c, method: method, url: t.base + path, auth: t.auth, body: body}
-	status, err := r.send(ctx, &buf)
-	if err != nil {
-		return err
-	}
-	if status != want {
-		return fmt.Errorf("%s %s: status %d: %s", method, path, status, bytes.TrimSpace(buf.Bytes()))
-	}
-	if out != nil {
-		return json.Unmarshal(buf.Bytes(), out)
-	}
-	return nil
-}
-
 // Bench actions are named with this prefix and deleted at the end.
 const actionPrefix = "gust-bench-"
 
@@ -203,55 +201,36 @@ func actionPath(name string) string { return "/api/v1/namespaces/_/actions/" + n
 type action struct {
 	kind        string
 	code        string
+	binary      bool
 	components  []string // of a sequence (kind "sequence"): fully qualified names
-	annotations map[string]any
+	annotations gust.KeyValues
 	timeoutMS   int // a distinct timeout makes a distinct function for the invoker, so its first instance is cold
 }
 
 func wasmAction(code []byte) action {
-	return action{kind: "wasm", code: base64.StdEncoding.EncodeToString(code)}
+	return action{kind: "wasm", code: base64.StdEncoding.EncodeToString(code), binary: true}
 }
 
-// putAction creates or replaces an action with the smallest memory limit,
-// so that the invoker's memory budget admits every concurrent call of the
-// bench.
-func (t *target) putAction(ctx context.Context, c *http.Client, name string, a action) error {
-	limits := map[string]int{"memory": 128}
+// put is the body that creates a: with the smallest memory limit, so that
+// the invoker's memory budget admits every concurrent call of the bench.
+func (a action) put() client.ActionPut {
+	memory := 128
+	limits := &gust.LimitsPatch{Memory: &memory}
 	if a.timeoutMS > 0 {
-		limits["timeout"] = a.timeoutMS
+		timeout := a.timeoutMS
+		limits.Timeout = &timeout
 	}
-	exec := map[string]any{"kind": a.kind, "code": a.code}
-	if a.components != nil {
-		exec = map[string]any{"kind": a.kind, "components": a.components}
-	}
-	in := map[string]any{"exec": exec, "limits": limits}
-	if len(a.annotations) > 0 {
-		var kv []map[string]any
-		for k, v := range a.annotations {
-			kv = append(kv, map[string]any{"key": k, "value": v})
-		}
-		in["annotations"] = kv
-	}
-	return t.call(ctx, c, http.MethodPut, actionPath(name)+"?overwrite=true", in, nil, http.StatusOK)
+	exec := &gust.Exec{Kind: a.kind, Code: a.code, Binary: a.binary, Components: a.components}
+	return client.ActionPut{Exec: exec, Limits: limits, Annotations: a.annotations}
 }
 
-func (t *target) deleteAction(ctx context.Context, c *http.Client, name string) error {
-	return t.call(ctx, c, http.MethodDelete, actionPath(name), nil, nil, http.StatusOK)
+// putAction creates or replaces the action name.
+func (t *target) putAction(ctx context.Context, name string, a action) error {
+	_, err := t.api.PutAction(ctx, name, a.put(), true)
+	return err
 }
 
 func triggerPath(name string) string { return "/api/v1/namespaces/_/triggers/" + name }
-func rulePath(name string) string    { return "/api/v1/namespaces/_/rules/" + name }
-
-// putTrigger creates or replaces a trigger without parameters.
-func (t *target) putTrigger(ctx context.Context, c *http.Client, name string) error {
-	return t.call(ctx, c, http.MethodPut, triggerPath(name)+"?overwrite=true", map[string]any{}, nil, http.StatusOK)
-}
-
-// putRule creates or replaces an (active) rule from trigger to action.
-func (t *target) putRule(ctx context.Context, c *http.Client, name, trigger, action string) error {
-	in := map[string]any{"trigger": "/_/" + trigger, "action": "/_/" + action}
-	return t.call(ctx, c, http.MethodPut, rulePath(name)+"?overwrite=true", in, nil, http.StatusOK)
-}
 
 // nonBlocking returns the request of a non-blocking invoke: 202 and the
 // activation id, once the work queue holds the invocation.
@@ -310,6 +289,13 @@ func (t *target) blocking(c *http.Client, name string) *request {
 		auth: t.auth, body: invokeBody, want: http.StatusOK}
 }
 
+// blockingActivation returns the request of a blocking invoke that answers
+// with the whole activation, whose annotations say how the call started.
+func (t *target) blockingActivation(c *http.Client, name string) *request {
+	return &request{client: c, method: http.MethodPost, url: t.base + actionPath(name) + "?blocking=true",
+		auth: t.auth, body: invokeBody, want: http.StatusOK}
+}
+
 // web returns the request of a web action answering JSON, with no
 // credentials, as a browser would send it.
 func (t *target) web(c *http.Client, ns, name string) *request {
@@ -318,9 +304,9 @@ func (t *target) web(c *http.Client, ns, name string) *request {
 }
 
 // namespace returns the namespace of the credentials: web URLs need it.
-func (t *target) namespace(ctx context.Context, c *http.Client) (string, error) {
-	var names []string
-	if err := t.call(ctx, c, http.MethodGet, "/api/v1/namespaces", nil, &names, http.StatusOK); err != nil {
+func (t *target) namespace(ctx context.Context) (string, error) {
+	names, err := t.api.ListNamespaces(ctx)
+	if err != nil {
 		return "", err
 	}
 	if len(names) == 0 {
