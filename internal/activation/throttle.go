@@ -31,9 +31,65 @@ type Throttle struct {
 }
 
 type nsCount struct {
-	minute   int64 // unix minute of count
-	count    int
+	rate     minuteCount
 	inflight int
+}
+
+// minuteCount is a count per calendar minute, as OpenWhisk counts both
+// invocationsPerMinute and firesPerMinute: Throttle and RateCounter share
+// it so that the two limits count and refuse alike.
+type minuteCount struct {
+	minute int64 // unix minute of n
+	n      int
+}
+
+// at starts a new count when now is in another minute.
+func (c *minuteCount) at(now time.Time) {
+	if m := now.Unix() / 60; m != c.minute {
+		c.minute, c.n = m, 0
+	}
+}
+
+// full refuses one more with OpenWhisk's 429 text when the minute's
+// allowance is used up; a limit of 0 or less is no limit.
+func (c *minuteCount) full(perMinute int) error {
+	if perMinute > 0 && c.n >= perMinute {
+		return rateError(c.n, perMinute)
+	}
+	return nil
+}
+
+// RateCounter enforces a per-minute limit per namespace and nothing else:
+// the trigger service's firesPerMinute. Counts are per node, as in
+// OpenWhisk.
+type RateCounter struct {
+	mu sync.Mutex
+	ns map[string]*minuteCount
+}
+
+// NewRateCounter returns an empty counter.
+func NewRateCounter() *RateCounter { return &RateCounter{ns: map[string]*minuteCount{}} }
+
+// Admit counts one request of ns at now, refusing it with OpenWhisk's 429
+// text when the minute's allowance is used up. A limit of 0 or less is no
+// limit (and counts nothing).
+func (r *RateCounter) Admit(ns string, perMinute int, now time.Time) error {
+	if perMinute <= 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.ns[ns]
+	if !ok {
+		c = &minuteCount{}
+		r.ns[ns] = c
+	}
+	c.at(now)
+	if err := c.full(perMinute); err != nil {
+		return err
+	}
+	c.n++
+	return nil
 }
 
 // NewThrottle returns an empty throttle.
@@ -47,9 +103,7 @@ func (t *Throttle) counts(ns string) *nsCount {
 		c = &nsCount{}
 		t.ns[ns] = c
 	}
-	if m := t.now().Unix() / 60; m != c.minute {
-		c.minute, c.count = m, 0
-	}
+	c.rate.at(t.now())
 	return c
 }
 
@@ -60,13 +114,13 @@ func (t *Throttle) admit(ns string, perMinute, concurrent int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.counts(ns)
-	if perMinute > 0 && c.count >= perMinute {
-		return rateError(c.count, perMinute)
+	if err := c.rate.full(perMinute); err != nil {
+		return err
 	}
 	if concurrent > 0 && c.inflight >= concurrent {
 		return gust.Errorf(gust.KindThrottled, "Too many concurrent requests in flight (count: %d, allowed: %d).", c.inflight, concurrent)
 	}
-	c.count++
+	c.rate.n++
 	c.inflight++
 	return nil
 }
@@ -77,10 +131,10 @@ func (t *Throttle) admitRate(ns string, perMinute int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.counts(ns)
-	if perMinute > 0 && c.count >= perMinute {
-		return rateError(c.count, perMinute)
+	if err := c.rate.full(perMinute); err != nil {
+		return err
 	}
-	c.count++
+	c.rate.n++
 	return nil
 }
 

@@ -137,3 +137,34 @@ func BenchmarkThrottleRelease(b *testing.B) {
 		th.release("a")
 	}
 }
+
+// TestRateCounter: the firesPerMinute counter refuses with the same 429
+// text as the invocation rate, per namespace, and starts again each
+// calendar minute.
+func TestRateCounter(t *testing.T) {
+	r := NewRateCounter()
+	now := time.Unix(6000, 0) // the start of a minute
+	for i := 0; i < 2; i++ {
+		if err := r.Admit("a", 2, now.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := r.Admit("a", 2, now.Add(59*time.Second))
+	if gust.KindOf(err) != gust.KindThrottled || err.Error() != "Too many requests in the last minute (count: 2, allowed: 2)." {
+		t.Fatalf("3rd in a minute: %v", err)
+	}
+	if err := r.Admit("b", 2, now); err != nil {
+		t.Fatalf("another namespace is throttled too: %v", err)
+	}
+	if err := r.Admit("a", 2, now.Add(time.Minute)); err != nil {
+		t.Fatalf("next minute: %v", err)
+	}
+	for i := 0; i < 100; i++ {
+		if err := r.Admit("c", 0, now); err != nil {
+			t.Fatalf("no limit: %v", err)
+		}
+	}
+	if _, counted := r.ns["c"]; counted {
+		t.Error("a namespace without a limit is counted")
+	}
+}

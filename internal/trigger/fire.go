@@ -37,7 +37,7 @@ type Firer struct {
 	records  Records
 	limits   gust.SystemLimits
 	log      *slog.Logger
-	throttle *minuteCounter
+	throttle *activation.RateCounter // firesPerMinute
 	now      func() time.Time
 }
 
@@ -57,7 +57,7 @@ func NewFirer(cfg FirerConfig) *Firer {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Firer{entities: cfg.Entities, invoker: cfg.Invoker, records: cfg.Records, limits: cfg.Limits,
-		log: log, throttle: newMinuteCounter(), now: time.Now}
+		log: log, throttle: activation.NewRateCounter(), now: time.Now}
 }
 
 // Fire is one firing of a trigger.
@@ -116,7 +116,7 @@ func (f *Firer) Fire(ctx context.Context, req Fire) (string, error) {
 		return "", err
 	}
 	lim := req.Caller.Effective(f.limits)
-	if err := f.throttle.admit(req.Caller.Namespace, lim.FiresPerMinute, start); err != nil {
+	if err := f.throttle.Admit(req.Caller.Namespace, lim.FiresPerMinute, start); err != nil {
 		return "", err
 	}
 	keys := make([]string, 0, len(t.Rules))
