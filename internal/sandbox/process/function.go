@@ -283,7 +283,7 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 				case err2 != nil:
 					return nil, err2
 				case how == failMemory: // the limit is too small for the interpreter
-					res.Status, res.Result = gust.StatusDeveloperError, gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
+					res.Status, res.Result = gust.StatusDeveloperError, gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
 					res.InitTime = time.Since(t0)
 					return nil, nil
 				}
@@ -305,7 +305,7 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 				res.TimedOut = true
 				res.Result = gust.ErrorResult(fmt.Sprintf(msgInitTimeout, f.limits.Timeout.Milliseconds()))
 			case failMemory:
-				res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
+				res.Result = gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
 			default:
 				res.Result = gust.ErrorResult(msgInitExited)
 			}
@@ -333,9 +333,9 @@ func (f *function) failed(res *sandbox.Result, how failure, logs *sandbox.LogBuf
 	switch how {
 	case failTimeout:
 		res.TimedOut = true
-		res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
+		res.Result = gust.ErrorResult(sandbox.TimeoutMessage(f.limits.Timeout.Milliseconds()))
 	case failMemory:
-		res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
+		res.Result = gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
 	default:
 		res.Result = gust.ErrorResult(msgExited)
 	}

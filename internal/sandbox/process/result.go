@@ -9,17 +9,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
 )
 
-// Messages of failed activations. Most are OpenWhisk's own texts, which
-// clients and tests match on (reference/openwhisk.md §2.7); a breached
-// limit also names the limit in Gust's words ("timeout of N ms exceeded",
-// "memory limit of N MB exceeded"), as the wasm backend does.
+// Messages of failed activations particular to this backend, most of them
+// OpenWhisk's own texts, which clients and tests match on
+// (reference/openwhisk.md §2.7); those of breached limits are package
+// sandbox's, shared with the wasm backend. msgInitTimeout is the timeout's
+// with OpenWhisk's "during initialization", which only this backend has.
 const (
-	msgTimeout      = "The action exceeded its time limits of %[1]d milliseconds (timeout of %[1]d ms exceeded)."
 	msgInitTimeout  = "The action exceeded its time limits of %[1]d milliseconds during initialization (timeout of %[1]d ms exceeded)."
-	msgMemory       = "The action exhausted its memory and was aborted (memory limit of %d MB exceeded)."
-	msgTooLarge     = "The action produced a response that exceeded the allowed length: %d > %d bytes."
 	msgExited       = "The action did not produce a valid response and exited unexpectedly."
 	msgInitExited   = "The action did not initialize and exited unexpectedly."
 	msgNotObject    = "The action did not return a dictionary or array."
@@ -68,7 +67,7 @@ func classify(r reply, limit int, prefixed bool) outcome {
 	if size > limit {
 		// The worker is fine if the whole line was read; after an overflow
 		// the rest of it is still coming.
-		return outcome{status: gust.StatusApplicationError, result: gust.ErrorResult(fmt.Sprintf(msgTooLarge, size, limit)), keep: r.complete}
+		return outcome{status: gust.StatusApplicationError, result: gust.ErrorResult(sandbox.TooLargeMessage(size, limit)), keep: r.complete}
 	}
 	body := bytes.TrimSpace(line)
 	if len(body) == 0 || body[0] != '{' && body[0] != '[' || !json.Valid(body) {

@@ -228,7 +228,7 @@ func TestZygoteMemoryPerWorker(t *testing.T) {
 	wg.Wait()
 	res := call(t, f, `{"alloc":200}`)
 	wantStatus(t, res, gust.StatusDeveloperError)
-	if want := fmt.Sprintf(msgMemory, 96); errorText(res) != want {
+	if want := sandbox.MemoryMessage(96); errorText(res) != want {
 		t.Errorf("error %q, want %q", errorText(res), want)
 	}
 	zs, _ := zygotes(b)

@@ -196,7 +196,7 @@ func (f *function) failure(ctx, callCtx context.Context, err error, mod api.Modu
 			return fmt.Errorf("wasm: call abandoned: %w", context.Cause(ctx))
 		case callCtx.Err() != nil:
 			res.Status, res.TimedOut = gust.StatusDeveloperError, true
-			res.Result = gust.ErrorResult(fmt.Sprintf(msgTimeout, f.limits.Timeout.Milliseconds()))
+			res.Result = gust.ErrorResult(sandbox.TimeoutMessage(f.limits.Timeout.Milliseconds()))
 			return nil
 		case exit.ExitCode() == exitCodeBackendClosed:
 			return errClosed
@@ -209,7 +209,7 @@ func (f *function) failure(ctx, callCtx context.Context, err error, mod api.Modu
 		// Guests rarely say why they died when memory.grow fails (Go
 		// exits 2, C traps in abort), but an instance that ended with its
 		// memory at the limit ran out of it.
-		res.Result = gust.ErrorResult(fmt.Sprintf(msgMemory, f.limits.MemoryMB))
+		res.Result = gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
 	case isExit:
 		res.Result = gust.ErrorResult(fmt.Sprintf(msgExit, exit.ExitCode()))
 	case errors.As(err, &abi):

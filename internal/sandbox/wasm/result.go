@@ -5,19 +5,16 @@ import (
 	"fmt"
 
 	"github.com/gust-faas/gust/internal/gust"
+	"github.com/gust-faas/gust/internal/sandbox"
 )
 
-// Messages of failed activations. The timeout, memory and result-size ones
-// are OpenWhisk's, which clients and tests match on; a breached limit also
-// names the limit in Gust's words, as the process backend does.
+// Messages of failed activations particular to wasm; those of breached
+// limits are package sandbox's, shared with the process backend.
 const (
-	msgTimeout  = "The action exceeded its time limits of %[1]d milliseconds (timeout of %[1]d ms exceeded)."
-	msgMemory   = "The action exhausted its memory and was aborted (memory limit of %d MB exceeded)."
-	msgTooLarge = "The action produced a response that exceeded the allowed length: %d > %d bytes."
-	msgBadJSON  = "The action did not produce a valid JSON response: %s"
-	msgExit     = "The action exited with code %d."
-	msgTrap     = "The action failed: %s"
-	msgABI      = "The action broke the Gust reactor ABI: %s"
+	msgBadJSON = "The action did not produce a valid JSON response: %s"
+	msgExit    = "The action exited with code %d."
+	msgTrap    = "The action failed: %s"
+	msgABI     = "The action broke the Gust reactor ABI: %s"
 )
 
 var emptyObject = json.RawMessage("{}")
@@ -33,7 +30,7 @@ var emptyObject = json.RawMessage("{}")
 //   - else success.
 func resultOf(out []byte, size, limit int) (gust.Status, json.RawMessage) {
 	if size > limit {
-		return gust.StatusApplicationError, gust.ErrorResult(fmt.Sprintf(msgTooLarge, size, limit))
+		return gust.StatusApplicationError, gust.ErrorResult(sandbox.TooLargeMessage(size, limit))
 	}
 	body := trimSpace(out)
 	switch {
