@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -136,27 +137,104 @@ func errHasFeed(f *Feed) error {
 // the same name (deleted without the feed's DELETE, or whose DELETE
 // failed): otherwise such a leftover would block the feed for good. A
 // registration of the live trigger is a conflict: one feed per trigger.
+//
+// Each round creates the key, or replaces the registration read
+// (compare-and-set); a write that came between (a tick the leftover
+// recorded, a concurrent CREATE, a deletion) makes it look again, as
+// Change does, so a busy leftover is not mistaken for a live feed.
 func (s *Feeds) Create(ctx context.Context, f *Feed, leftover func(old *Feed) bool) error {
-	for attempt := 0; ; attempt++ {
+	return s.retryConflicts(ctx, func() (bool, error) {
 		f.Revision = 0
 		err := s.Put(ctx, f)
-		if gust.KindOf(err) != gust.KindConflict || attempt >= 3 {
-			return err
+		if gust.KindOf(err) != gust.KindConflict {
+			return false, err
 		}
-		old, gerr := s.Get(ctx, f.Namespace, f.Trigger)
+		old, err := s.Get(ctx, f.Namespace, f.Trigger)
 		switch {
-		case gust.KindOf(gerr) == gust.KindNotFound:
-			continue // deleted in between
-		case gerr != nil:
-			return gerr
+		case gust.KindOf(err) == gust.KindNotFound:
+			return true, nil // deleted in between: create again
+		case err != nil:
+			return false, err
 		case !leftover(old):
+			return false, errHasFeed(f)
+		}
+		f.Revision = old.Revision
+		err = s.Put(ctx, f)
+		return gust.KindOf(err) == gust.KindConflict, err
+	})
+}
+
+// FeedChange is what a Change made of a registration.
+type FeedChange int
+
+const (
+	KeepFeed   FeedChange = iota // nothing to write
+	PutFeed                      // write the edited registration
+	DeleteFeed                   // remove it
+)
+
+// casAttempts bounds the rounds of a compare-and-set: each conflict is
+// another write that succeeded, so only a storm of writes to one feed
+// exhausts it.
+const casAttempts = 25
+
+// Change is every read-modify-write of a registration: it reads the feed
+// of trigger ns/name, lets change edit it (or decide to delete it, or to
+// leave it), and writes the result only if the registration is still the
+// revision read (compare-and-set). On a conflict, another write came
+// between: it reads again and change decides anew on what is there now,
+// so neither write is lost. change must edit only the registration it is
+// given. It returns the registration as written (or read, when kept or on
+// change's error) and what was done; a missing registration is the
+// not-found error, and a conflict on every round is returned as the
+// conflict.
+func (s *Feeds) Change(ctx context.Context, ns, trigger string, change func(cur *Feed) (FeedChange, error)) (*Feed, FeedChange, error) {
+	var out *Feed
+	what := KeepFeed
+	err := s.retryConflicts(ctx, func() (bool, error) {
+		out, what = nil, KeepFeed
+		cur, err := s.Get(ctx, ns, trigger)
+		if err != nil {
+			return false, err
+		}
+		w, err := change(cur)
+		switch {
+		case err != nil || w == KeepFeed:
+			out = cur
+			return false, err
+		case w == DeleteFeed:
+			err = s.Delete(ctx, ns, trigger, cur.Revision)
+		default:
+			err = s.Put(ctx, cur)
+		}
+		if err == nil {
+			out, what = cur, w
+		}
+		return gust.KindOf(err) == gust.KindConflict, err
+	})
+	return out, what, err
+}
+
+// retryConflicts runs round until it says not to go again (again false),
+// at most casAttempts times; round's last error is returned. Writers that
+// collided would collide again in lockstep: a short random pause between
+// rounds spreads them.
+func (s *Feeds) retryConflicts(ctx context.Context, round func() (again bool, err error)) error {
+	for attempt := 1; ; attempt++ {
+		again, err := round()
+		if !again {
 			return err
 		}
-		// Compare-and-set on the leftover read: a tick it recorded in
-		// between, or a concurrent CREATE, makes this look again.
-		f.Revision = old.Revision
-		if err := s.Put(ctx, f); gust.KindOf(err) != gust.KindConflict {
+		if attempt == casAttempts {
+			if err == nil {
+				err = gust.Errorf(gust.KindConflict, gust.MsgConcurrent)
+			}
 			return err
+		}
+		select {
+		case <-time.After(time.Duration(1+rand.IntN(attempt)) * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

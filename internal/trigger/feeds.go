@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -371,17 +370,17 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		}
 		return json.Marshal(readView(rec))
 	case "UPDATE":
-		rec, _, err := f.changeFeed(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (feedChange, error) {
+		rec, _, err := f.cfg.Store.Change(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (store.FeedChange, error) {
 			if cur.Feed != feed {
-				return keepFeed, errNoFeed(tp, feed)
+				return store.KeepFeed, errNoFeed(tp, feed)
 			}
 			cfg, err := feeds[feed].configure(feed, tp.Namespace, p, cur.Config, now)
 			if err != nil {
-				return keepFeed, err
+				return store.KeepFeed, err
 			}
 			cur.Config = cfg
 			f.restart(cur, tp, now)
-			return putFeed, nil
+			return store.PutFeed, nil
 		})
 		if err != nil {
 			return nil, missingAs(err, tp, feed)
@@ -393,11 +392,11 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 	case "DELETE":
 		// Deleting what is not there succeeds: `trigger delete` must not
 		// be stuck behind a feed that is already gone.
-		rec, _, err := f.changeFeed(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (feedChange, error) {
+		rec, _, err := f.cfg.Store.Change(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (store.FeedChange, error) {
 			if cur.Feed != feed { // a DELETE through another feed's action must not remove it
-				return keepFeed, errNoFeed(tp, feed)
+				return store.KeepFeed, errNoFeed(tp, feed)
 			}
-			return deleteFeed, nil
+			return store.DeleteFeed, nil
 		})
 		if gust.KindOf(err) == gust.KindNotFound {
 			return success()
@@ -411,24 +410,24 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		return success()
 	case "PAUSE", "UNPAUSE":
 		active := strings.EqualFold(event, "UNPAUSE")
-		rec, change, err := f.changeFeed(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (feedChange, error) {
+		rec, change, err := f.cfg.Store.Change(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (store.FeedChange, error) {
 			if cur.Feed != feed {
-				return keepFeed, errNoFeed(tp, feed)
+				return store.KeepFeed, errNoFeed(tp, feed)
 			}
 			if cur.Active == active {
-				return keepFeed, nil
+				return store.KeepFeed, nil
 			}
 			cur.Active, cur.Reason, cur.Changed = active, "", now.UnixMilli()
 			if !active {
 				cur.Reason = "paused"
 			}
 			f.restart(cur, tp, now)
-			return putFeed, nil
+			return store.PutFeed, nil
 		})
 		if err != nil {
 			return nil, missingAs(err, tp, feed)
 		}
-		if change == putFeed {
+		if change == store.PutFeed {
 			if err := f.awaitSubscription(ctx, rec, false); err != nil {
 				return nil, err
 			}
@@ -461,63 +460,6 @@ func missingAs(err error, tp gust.Path, feed string) error {
 		return errNoFeed(tp, feed)
 	}
 	return err
-}
-
-// feedChange is what a change made of a registration.
-type feedChange int
-
-const (
-	keepFeed   feedChange = iota // nothing to write
-	putFeed                      // write the edited registration
-	deleteFeed                   // remove it
-)
-
-// casAttempts bounds changeFeed's rounds: each conflict is another write
-// that succeeded, so only a storm of writes to one feed exhausts it.
-const casAttempts = 25
-
-// changeFeed is every read-modify-write of a registration: it reads the
-// feed of trigger ns/name, lets change edit it (or decide to delete it,
-// or to leave it), and writes the result only if the registration is
-// still the revision read (compare-and-set). On a conflict, another
-// write came between: it reads again and change decides anew on what is
-// there now, so neither write is lost. change must edit only the
-// registration it is given. It returns the registration as written (or
-// read, when kept or on change's error) and what was done; a missing
-// registration is the store's not-found error, and a conflict on every
-// round is returned as the conflict.
-func (f *Feeds) changeFeed(ctx context.Context, ns, trigger string, change func(cur *store.Feed) (feedChange, error)) (*store.Feed, feedChange, error) {
-	for attempt := 1; ; attempt++ {
-		cur, err := f.cfg.Store.Get(ctx, ns, trigger)
-		if err != nil {
-			return nil, keepFeed, err
-		}
-		what, err := change(cur)
-		switch {
-		case err != nil || what == keepFeed:
-			return cur, keepFeed, err
-		case what == deleteFeed:
-			err = f.cfg.Store.Delete(ctx, ns, trigger, cur.Revision)
-		default:
-			err = f.cfg.Store.Put(ctx, cur)
-		}
-		if gust.KindOf(err) != gust.KindConflict {
-			if err != nil {
-				return nil, keepFeed, err
-			}
-			return cur, what, nil
-		}
-		if attempt == casAttempts {
-			return nil, keepFeed, err
-		}
-		// Writers that collided would collide again in lockstep: a short
-		// random pause spreads them.
-		select {
-		case <-time.After(time.Duration(1+rand.IntN(attempt)) * time.Millisecond):
-		case <-ctx.Done():
-			return nil, keepFeed, ctx.Err()
-		}
-	}
 }
 
 // restart makes an alarm schedule afresh from now after a PAUSE, UNPAUSE

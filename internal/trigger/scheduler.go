@@ -198,12 +198,12 @@ func (f *Feeds) fireTick(ctx context.Context, rec *store.Feed, s schedule, due, 
 
 // markFired records due as the feed's last tick.
 func (f *Feeds) markFired(ctx context.Context, rec *store.Feed, due time.Time) {
-	_, _, err := f.changeFeed(ctx, rec.Namespace, rec.Trigger, func(cur *store.Feed) (feedChange, error) {
+	_, _, err := f.cfg.Store.Change(ctx, rec.Namespace, rec.Trigger, func(cur *store.Feed) (store.FeedChange, error) {
 		if cur.Created != rec.Created || cur.LastTick >= due.UnixMilli() {
-			return keepFeed, nil // replaced, or another node recorded it
+			return store.KeepFeed, nil // replaced, or another node recorded it
 		}
 		cur.LastTick = due.UnixMilli()
-		return putFeed, nil
+		return store.PutFeed, nil
 	})
 	if err != nil && gust.KindOf(err) != gust.KindNotFound {
 		f.log.Warn("alarm tick not recorded", "feed", rec.Key(), "err", err)
@@ -213,12 +213,12 @@ func (f *Feeds) markFired(ctx context.Context, rec *store.Feed, due time.Time) {
 // deactivate stops a feed whose trigger cannot be fired any more, saying why.
 func (f *Feeds) deactivate(ctx context.Context, rec *store.Feed, reason string) {
 	f.log.Info("feed disabled", "feed", rec.Key(), "reason", reason)
-	_, _, err := f.changeFeed(ctx, rec.Namespace, rec.Trigger, func(cur *store.Feed) (feedChange, error) {
+	_, _, err := f.cfg.Store.Change(ctx, rec.Namespace, rec.Trigger, func(cur *store.Feed) (store.FeedChange, error) {
 		if cur.Created != rec.Created || !cur.Active {
-			return keepFeed, nil // replaced by a feed of its own, or stopped already
+			return store.KeepFeed, nil // replaced by a feed of its own, or stopped already
 		}
 		cur.Active, cur.Reason, cur.Changed = false, reason, f.now().UnixMilli()
-		return putFeed, nil
+		return store.PutFeed, nil
 	})
 	if err != nil && gust.KindOf(err) != gust.KindNotFound {
 		f.log.Warn("feed not disabled", "feed", rec.Key(), "err", err)
