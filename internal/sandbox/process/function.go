@@ -150,7 +150,8 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 		if err != nil {
 			return nil, err
 		}
-		f.failed(res, how, logs)
+		f.failed(res, how, false)
+		res.Logs = logs.Lines()
 		return res, nil
 	}
 	o := classify(r, f.limits.ResultBytes, f.rt.markers)
@@ -283,7 +284,7 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 				case err2 != nil:
 					return nil, err2
 				case how == failMemory: // the limit is too small for the interpreter
-					res.Status, res.Result = gust.StatusDeveloperError, gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
+					f.failed(res, how, true)
 					res.InitTime = time.Since(t0)
 					return nil, nil
 				}
@@ -299,16 +300,7 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 			if err != nil {
 				return nil, err
 			}
-			res.Status = gust.StatusDeveloperError
-			switch how {
-			case failTimeout:
-				res.TimedOut = true
-				res.Result = gust.ErrorResult(fmt.Sprintf(msgInitTimeout, f.limits.Timeout.Milliseconds()))
-			case failMemory:
-				res.Result = gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
-			default:
-				res.Result = gust.ErrorResult(msgInitExited)
-			}
+			f.failed(res, how, true)
 			res.InitTime = time.Since(t0)
 			return nil, nil
 		}
@@ -327,19 +319,25 @@ func (f *function) startBudgeted(ctx context.Context, deadline *time.Time, logs 
 	return w, nil
 }
 
-// failed fills res for a call its worker ended without answering.
-func (f *function) failed(res *sandbox.Result, how failure, logs *sandbox.LogBuffer) {
+// failed fills res for a call its worker ended without answering (how,
+// from classifyFailure), during the code's init or its run.
+func (f *function) failed(res *sandbox.Result, how failure, init bool) {
 	res.Status = gust.StatusDeveloperError
-	switch how {
-	case failTimeout:
+	ms := f.limits.Timeout.Milliseconds()
+	switch {
+	case how == failTimeout && init:
 		res.TimedOut = true
-		res.Result = gust.ErrorResult(sandbox.TimeoutMessage(f.limits.Timeout.Milliseconds()))
-	case failMemory:
+		res.Result = gust.ErrorResult(fmt.Sprintf(msgInitTimeout, ms))
+	case how == failTimeout:
+		res.TimedOut = true
+		res.Result = gust.ErrorResult(sandbox.TimeoutMessage(ms))
+	case how == failMemory:
 		res.Result = gust.ErrorResult(sandbox.MemoryMessage(f.limits.MemoryMB))
+	case init:
+		res.Result = gust.ErrorResult(msgInitExited)
 	default:
 		res.Result = gust.ErrorResult(msgExited)
 	}
-	res.Logs = logs.Lines()
 }
 
 // takeCell gives a stem cell this function's code and limits, or returns

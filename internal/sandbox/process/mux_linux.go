@@ -43,7 +43,8 @@ type muxWorker struct {
 	unloaded  func() bool         // its function is closed: it ends once idle
 	broken    bool                // a reply overflowed: the rest is in the pipe
 	killed    bool                // end ran
-	how       failure             // how end found it
+	oom       bool                // end found an OOM kill; set before ended closes
+	ended     chan struct{}       // closed once end has killed and reaped the worker
 	stdin     sync.Mutex          // one request line at a time
 
 	// The reader polls the worker's pipes until stop (an eventfd) says
@@ -81,7 +82,7 @@ func newMux(w *worker, n, resultLimit int, unloaded func() bool) (*muxWorker, er
 		return nil, fmt.Errorf("process: eventfd: %w", err)
 	}
 	m := &muxWorker{w: w, n: n, calls: map[string]*muxCall{}, idleSince: time.Now(),
-		unloaded: unloaded, stop: stop, readerDone: make(chan struct{})}
+		unloaded: unloaded, stop: stop, readerDone: make(chan struct{}), ended: make(chan struct{})}
 	go m.read(resultLimit)
 	return m, nil
 }
@@ -457,20 +458,19 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 	if errors.Is(err, errAbandoned) {
 		return nil, err // the platform's: the caller is gone, the worker serves on
 	}
+	if err != nil && !errors.Is(err, errTimedOut) && !errors.Is(err, errExited) {
+		return nil, err // the platform's (a bad activation id): the call never reached the worker
+	}
 	if err != nil {
-		how := failExited
-		if errors.Is(err, errTimedOut) {
-			how = failTimeout
-		}
-		if ended, eerr := m.end(err, logs); eerr != nil {
-			return nil, eerr
-		} else if ended == failMemory {
-			how = failMemory
+		how, err := m.end(err, logs)
+		if err != nil {
+			return nil, err
 		}
 		if how == failExited {
 			_, _ = logs.Stderr().Write([]byte("The action's process ended while it ran this activation and others at once.\n"))
 		}
-		f.failed(res, how, logs)
+		f.failed(res, how, false)
+		res.Logs = logs.Lines()
 		return res, nil
 	}
 	m.mu.Lock()
@@ -527,21 +527,16 @@ func (f *function) muxTake() *muxWorker {
 	return nil
 }
 
-// end kills m's worker (once) and says how it ended; its other calls fail.
+// end kills m's worker (once; its other calls fail) and says how the
+// call whose exchange ended with err failed (classifyFailure). A call
+// whose worker was ended already, for another call or by the reader,
+// waits for that end, so that it sees the same OOM count.
 func (m *muxWorker) end(err error, _ *sandbox.LogBuffer) (failure, error) {
 	m.mu.Lock()
 	if m.killed {
-		how := m.how
 		m.mu.Unlock()
-		if m.w.b.isClosed() {
-			return 0, errClosed
-		}
-		// Ended already: by this caller's own timeout, or as the worker
-		// ended for another call (out of memory, a crash).
-		if how != failMemory && errors.Is(err, errTimedOut) {
-			return failTimeout, nil
-		}
-		return how, nil
+		<-m.ended
+		return classifyFailure(err, m.oom, m.w.b.isClosed())
 	}
 	m.killed, m.dead = true, true
 	m.mu.Unlock()
@@ -554,24 +549,12 @@ func (m *muxWorker) end(err error, _ *sandbox.LogBuffer) (failure, error) {
 	_, _ = unix.Write(m.stop, one[:])
 	<-m.readerDone
 	<-w.p.exited
-	oom := w.p.cg != nil && w.p.cg.oomKills() > 0
+	m.oom = w.p.cg != nil && w.p.cg.oomKills() > 0
 	w.destroy()
 	unix.Close(m.stop)
 	m.fail()
-	how := failExited
-	switch {
-	case oom:
-		how = failMemory
-	case errors.Is(err, errTimedOut):
-		how = failTimeout
-	}
-	m.mu.Lock()
-	m.how = how
-	m.mu.Unlock()
-	if w.b.isClosed() {
-		return 0, errClosed
-	}
-	return how, nil
+	close(m.ended)
+	return classifyFailure(err, m.oom, w.b.isClosed())
 }
 
 // trimMuxes ends f's idle concurrent workers for which expired says so (pos

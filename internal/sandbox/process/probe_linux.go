@@ -102,17 +102,20 @@ func (b *Backend) probe(ctx context.Context, rt *runtimeKind) (*worker, error) {
 	}
 	logs := sandbox.NewLogBuffer(4096)
 	if err := w.awaitReady(ctx, time.Now().Add(probeTimeout), logs); err != nil {
-		w.p.kill()
-		w.drainAfterKill(logs)
-		<-w.p.exited
-		how := err.Error() // a wrong first line
-		switch {
-		case errors.Is(err, errExited): // it ended before the kill
-			how = "it " + w.p.exitStatus()
-		case errors.Is(err, errTimedOut), errors.Is(err, context.DeadlineExceeded):
-			how = fmt.Sprintf("it did not say it was ready within %v", probeTimeout)
-		}
+		oom, status := w.stop(logs)
 		w.destroy()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = errTimedOut // the probe's own deadline, as ctx's
+		}
+		how := err.Error() // a wrong first line
+		switch fail, _ := classifyFailure(err, oom, false); fail {
+		case failTimeout:
+			how = fmt.Sprintf("it did not say it was ready within %v", probeTimeout)
+		case failMemory:
+			how = fmt.Sprintf("it ran out of its %d MB of memory, the stem cells' limit", b.cfg.StemCellMemoryMB)
+		case failExited: // it ended before the kill
+			how = "it " + status
+		}
 		return nil, fmt.Errorf("the interpreter %s does not run Gust's launcher in the sandbox (%s): %s", rt.interpreter, how, lastLogs(logs, 3))
 	}
 	return w, nil

@@ -47,29 +47,37 @@ func TestProbe(t *testing.T) {
 		kind   string
 		interp func(t *testing.T) string
 		reason []string // in the reason
+		memMB  int      // the stem cells' memory; 0: the default
 	}{
 		{"Python2", KindPython, func(t *testing.T) string {
 			// Python 2 prints its version on stderr.
 			return fakeInterpreter(t, "python", `echo "Python 2.7.18" >&2`)
-		}, []string{"is Python 2.7.18", "python:3 needs Python 3.8 or later"}},
+		}, []string{"is Python 2.7.18", "python:3 needs Python 3.8 or later"}, 0},
 		{"Python37", KindPython, func(t *testing.T) string {
 			return fakeInterpreter(t, "python3", `echo "Python 3.7.16"`)
-		}, []string{"is Python 3.7.16", "needs Python 3.8 or later"}},
+		}, []string{"is Python 3.7.16", "needs Python 3.8 or later"}, 0},
 		{"NotPython", KindPython, func(t *testing.T) string {
 			return fakeInterpreter(t, "python3", `echo "hello"`)
-		}, []string{"is not Python", `"hello"`}},
+		}, []string{"is not Python", `"hello"`}, 0},
 		{"Fails", KindPython, func(t *testing.T) string {
 			return fakeInterpreter(t, "python3", `echo "no such thing" >&2; exit 3`)
-		}, []string{"does not run", "exit status 3", "no such thing"}},
+		}, []string{"does not run", "exit status 3", "no such thing"}, 0},
 		{"NoLauncher", KindPython, func(t *testing.T) string {
 			// The right version, but it cannot run the launcher.
 			return fakeInterpreter(t, "python3", `[ "$1" = --version ] && { echo "Python 3.12.1"; exit 0; }
 echo "boom: cannot run $*" >&2
 exit 1`)
-		}, []string{"does not run Gust's launcher in the sandbox (it exited with code 1)", "boom: cannot run"}},
+		}, []string{"does not run Gust's launcher in the sandbox (it exited with code 1)", "boom: cannot run"}, 0},
+		{"OutOfMemory", KindPython, func(t *testing.T) string {
+			// The right version, but the launcher's start needs more
+			// than a stem cell has: the reason must say memory, not
+			// "killed by signal SIGKILL".
+			return fakeInterpreter(t, "python3", `[ "$1" = --version ] && { echo "Python 3.12.1"; exit 0; }
+x=a; while :; do x="$x$x"; done`)
+		}, []string{"does not run Gust's launcher in the sandbox (it ran out of its 32 MB of memory"}, 32},
 		{"Node16", KindNode, func(t *testing.T) string {
 			return fakeInterpreter(t, "node", `echo "v16.20.2"`)
-		}, []string{"is v16.20.2", "nodejs:20 needs Node.js 18.0 or later"}},
+		}, []string{"is v16.20.2", "nodejs:20 needs Node.js 18.0 or later"}, 0},
 		{"PyenvBuild", KindPython, func(t *testing.T) string {
 			// A pyenv build under /root (0700): the sandbox's unprivileged
 			// uid cannot read it, though the host can run it.
@@ -81,10 +89,10 @@ exit 1`)
 				t.Skip("/root is searchable by others here")
 			}
 			return p
-		}, []string{"cannot run in the sandbox", "permission denied", "readable by others"}},
+		}, []string{"cannot run in the sandbox", "permission denied", "readable by others"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{}
+			cfg := Config{StemCellMemoryMB: tc.memMB}
 			if tc.kind == KindPython {
 				cfg.Python = tc.interp(t)
 			} else {

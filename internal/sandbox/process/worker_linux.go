@@ -158,28 +158,54 @@ const (
 	failMemory
 )
 
-// end kills a worker that failed an exchange with err, collects its last
-// logs and classifies the failure. Any error it returns is the platform's
-// (the call was abandoned or the backend closed). The worker is destroyed.
-func (w *worker) end(err error, logs *sandbox.LogBuffer) (failure, error) {
-	w.p.kill()
-	w.drainAfterKill(logs)
-	<-w.p.exited
-	oom := w.p.cg != nil && w.p.cg.oomKills() > 0
-	status := w.p.exitStatus()
-	w.destroy()
+// classifyFailure says how a call failed whose worker ended without
+// answering it: err is how the call's exchange ended, oom whether the
+// worker's cgroup saw an OOM kill, closed whether the backend is closing.
+// Every path that ends a worker (one call at a time, concurrent, the
+// probe) decides with it, so that they agree. The order:
+//
+//   - the backend closing: the platform's, whatever the worker did;
+//   - the call's own deadline: the call is timed out (OpenWhisk's status),
+//     even if memory ran out on the way, as with cgroup v1 killing one
+//     process of the sandbox while the call waits on it;
+//   - an OOM kill: the worker died of its memory limit;
+//   - the worker's exit (a crash, a refused syscall);
+//   - else the platform's (the caller gave up, a poll failed).
+func classifyFailure(err error, oom, closed bool) (failure, error) {
 	switch {
-	case w.b.isClosed():
+	case closed:
 		return 0, errClosed
 	case errors.Is(err, errTimedOut):
 		return failTimeout, nil
 	case oom:
 		return failMemory, nil
 	case errors.Is(err, errExited):
-		// Say how it ended: "killed by signal SIGSYS" is the sandbox
-		// refusing a syscall, SIGSEGV a crash; the developer needs it.
-		_, _ = logs.Stderr().Write([]byte("The action's process " + status + ".\n"))
 		return failExited, nil
 	}
 	return 0, fmt.Errorf("process: call abandoned: %w", err)
+}
+
+// end kills a worker that failed an exchange with err, collects its last
+// logs and classifies the failure (classifyFailure). Any error it returns
+// is the platform's. The worker is destroyed.
+func (w *worker) end(err error, logs *sandbox.LogBuffer) (failure, error) {
+	oom, status := w.stop(logs)
+	w.destroy()
+	how, err := classifyFailure(err, oom, w.b.isClosed())
+	if how == failExited {
+		// Say how it ended: "killed by signal SIGSYS" is the sandbox
+		// refusing a syscall, SIGSEGV a crash; the developer needs it.
+		_, _ = logs.Stderr().Write([]byte("The action's process " + status + ".\n"))
+	}
+	return how, err
+}
+
+// stop kills the worker's process, collects what it wrote before it died
+// and waits for its end. It reports whether its cgroup saw an OOM kill and
+// how the process ended ("exited with code 3").
+func (w *worker) stop(logs *sandbox.LogBuffer) (oom bool, status string) {
+	w.p.kill()
+	w.drainAfterKill(logs)
+	<-w.p.exited
+	return w.p.cg != nil && w.p.cg.oomKills() > 0, w.p.exitStatus()
 }
