@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -130,7 +131,7 @@ func configureAlarm(feed string, p params, old *alarmConfig, now time.Time) (*al
 		return nil, feedError("no updatable parameters were specified")
 	}
 	if c.Cron != "" && len(c.StopDate) > 0 {
-		s := schedule{cfg: c, created: now}
+		s := newSchedule(c, now)
 		if first := s.nextAfter(now); first.IsZero() {
 			return nil, feedError("the first scheduled trigger fire is not until after the stop date")
 		}
@@ -241,31 +242,86 @@ func (c *alarmConfig) read(f string) map[string]any {
 	return out
 }
 
-// schedule computes an alarm's ticks.
+// schedule computes an alarm's ticks. Its configuration is parsed once,
+// by newSchedule: due asks for ticks up to maxCatchUp times.
 type schedule struct {
-	cfg     *alarmConfig
-	created time.Time
+	cfg         *alarmConfig
+	created     time.Time
+	date        time.Time // a once alarm's date, when dateOK
+	dateOK      bool
+	start, stop time.Time // zero: none (or not a date)
+	cron        *Cron     // nil: not a cron alarm, or not a valid pattern
+	loc         *time.Location
 }
 
-func (s schedule) bounds() (start, stop time.Time) {
-	if len(s.cfg.StartDate) > 0 {
-		start, _ = parseDate(s.cfg.StartDate)
+func newSchedule(cfg *alarmConfig, created time.Time) schedule {
+	s := schedule{cfg: cfg, created: created, loc: time.UTC}
+	if len(cfg.Date) > 0 {
+		d, err := parseDate(cfg.Date)
+		s.date, s.dateOK = d, err == nil
 	}
-	if len(s.cfg.StopDate) > 0 {
-		stop, _ = parseDate(s.cfg.StopDate)
+	if len(cfg.StartDate) > 0 {
+		s.start, _ = parseDate(cfg.StartDate)
 	}
-	return start, stop
+	if len(cfg.StopDate) > 0 {
+		s.stop, _ = parseDate(cfg.StopDate)
+	}
+	if cfg.Cron != "" {
+		s.cron, s.loc = parsedCron(cfg.Cron, cfg.Timezone)
+	}
+	return s
+}
+
+// cronCacheSize bounds the parsed patterns kept; a full cache is emptied.
+const cronCacheSize = 1024
+
+type cronEntry struct {
+	cron *Cron
+	loc  *time.Location
+}
+
+// cronCache holds parsed (pattern, timezone) pairs: the alarm loop makes
+// a schedule of every alarm at every wake-up, and loading a zone reads
+// the zone database each time.
+var cronCache = struct {
+	sync.Mutex
+	m map[[2]string]cronEntry
+}{m: map[[2]string]cronEntry{}}
+
+// parsedCron returns the parsed pattern (nil when invalid) and the
+// location of timezone (UTC when empty or unknown).
+func parsedCron(spec, timezone string) (*Cron, *time.Location) {
+	key := [2]string{spec, timezone}
+	cronCache.Lock()
+	e, ok := cronCache.m[key]
+	cronCache.Unlock()
+	if ok {
+		return e.cron, e.loc
+	}
+	e.cron, _ = ParseCron(spec)
+	e.loc = time.UTC
+	if timezone != "" {
+		if l, err := time.LoadLocation(timezone); err == nil {
+			e.loc = l
+		}
+	}
+	cronCache.Lock()
+	if len(cronCache.m) >= cronCacheSize {
+		clear(cronCache.m)
+	}
+	cronCache.m[key] = e
+	cronCache.Unlock()
+	return e.cron, e.loc
 }
 
 // nextAfter returns the first tick strictly after t, or zero when none is left.
 func (s schedule) nextAfter(t time.Time) time.Time {
-	start, stop := s.bounds()
+	start, stop := s.start, s.stop
 	var next time.Time
 	switch {
 	case len(s.cfg.Date) > 0:
-		d, err := parseDate(s.cfg.Date)
-		if err == nil && d.After(t) {
-			next = d
+		if s.dateOK && s.date.After(t) {
+			next = s.date
 		}
 	case s.cfg.Minutes > 0:
 		iv := time.Duration(s.cfg.Minutes) * time.Minute
@@ -279,21 +335,14 @@ func (s schedule) nextAfter(t time.Time) time.Time {
 			next = base.Add((t.Sub(base)/iv + 1) * iv)
 		}
 	case s.cfg.Cron != "":
-		c, err := ParseCron(s.cfg.Cron)
-		if err != nil {
+		if s.cron == nil {
 			return time.Time{}
-		}
-		loc := time.UTC
-		if s.cfg.Timezone != "" {
-			if l, err := time.LoadLocation(s.cfg.Timezone); err == nil {
-				loc = l
-			}
 		}
 		from := t
 		if !start.IsZero() && start.Add(-time.Nanosecond).After(from) {
 			from = start.Add(-time.Nanosecond) // ticks at or after the start date
 		}
-		next = c.Next(from.In(loc))
+		next = s.cron.Next(from.In(s.loc))
 	}
 	if next.IsZero() || (!stop.IsZero() && next.After(stop)) {
 		return time.Time{}
@@ -316,7 +365,7 @@ func (s schedule) due(last, now time.Time) time.Time {
 	if s.cfg.Minutes > 0 {
 		iv := time.Duration(s.cfg.Minutes) * time.Minute
 		t = t.Add(now.Sub(t) / iv * iv) // arithmetic, not a walk
-		if _, stop := s.bounds(); !stop.IsZero() {
+		if stop := s.stop; !stop.IsZero() {
 			for t.After(stop) {
 				t = t.Add(-iv)
 			}

@@ -76,7 +76,7 @@ func scheduleOf(rec *store.Feed) (schedule, bool) {
 	if err := json.Unmarshal(rec.Config, &c); err != nil {
 		return schedule{}, false
 	}
-	return schedule{cfg: &c, created: time.UnixMilli(rec.Created)}, true
+	return newSchedule(&c, time.UnixMilli(rec.Created)), true
 }
 
 // lastTick is the time ticks are computed after.
