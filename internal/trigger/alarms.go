@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,16 +325,7 @@ func (s schedule) nextAfter(t time.Time) time.Time {
 			next = s.date
 		}
 	case s.cfg.Minutes > 0:
-		iv := time.Duration(s.cfg.Minutes) * time.Minute
-		base := start
-		if base.IsZero() {
-			base = s.created.Add(iv) // without a start date the first tick is one interval after creation
-		}
-		if base.After(t) {
-			next = base
-		} else {
-			next = base.Add((t.Sub(base)/iv + 1) * iv)
-		}
+		next = s.intervalAfter(t)
 	case s.cfg.Cron != "":
 		if s.cron == nil {
 			return time.Time{}
@@ -350,6 +342,38 @@ func (s schedule) nextAfter(t time.Time) time.Time {
 	return next
 }
 
+// intervalAfter is nextAfter of an interval alarm. Ticks are whole
+// milliseconds, base + k·interval, computed in int64 milliseconds (with
+// unsigned differences, exact over the whole range): the interval may be
+// up to 2^31 minutes, beyond what a time.Duration holds, and a Duration
+// computation that overflowed gave ticks before t.
+func (s schedule) intervalAfter(t time.Time) time.Time {
+	iv := int64(s.cfg.Minutes) * 60_000
+	var base int64
+	if !s.start.IsZero() {
+		base = s.start.UnixMilli()
+		if time.UnixMilli(base).Before(s.start) {
+			base++ // the first tick at or after the start date
+		}
+	} else {
+		// Without a start date the first tick is one interval after creation.
+		created := s.created.UnixMilli()
+		if created > math.MaxInt64-iv {
+			return time.Time{}
+		}
+		base = created + iv
+	}
+	x := t.UnixMilli() // t's whole milliseconds: a tick after them is after t
+	if base > x {
+		return time.UnixMilli(base)
+	}
+	k := (uint64(x)-uint64(base))/uint64(iv) + 1
+	if k > (uint64(math.MaxInt64)-uint64(base))/uint64(iv) {
+		return time.Time{} // beyond the end of time
+	}
+	return time.UnixMilli(int64(uint64(base) + k*uint64(iv)))
+}
+
 // maxCatchUp bounds how many ticks due computes through after a long
 // stop; only the latest missed tick fires anyway.
 const maxCatchUp = 1 << 20
@@ -363,14 +387,21 @@ func (s schedule) due(last, now time.Time) time.Time {
 		return time.Time{}
 	}
 	if s.cfg.Minutes > 0 {
-		iv := time.Duration(s.cfg.Minutes) * time.Minute
-		t = t.Add(now.Sub(t) / iv * iv) // arithmetic, not a walk
-		if stop := s.stop; !stop.IsZero() {
-			for t.After(stop) {
-				t = t.Add(-iv)
+		// Arithmetic, not a walk, in milliseconds as intervalAfter: t is a
+		// tick at or before now (and the stop date), so neither step
+		// leaves the int64 range.
+		iv := uint64(s.cfg.Minutes) * 60_000
+		tm := uint64(t.UnixMilli())
+		tm += (uint64(now.UnixMilli()) - tm) / iv * iv
+		if !s.stop.IsZero() && time.UnixMilli(int64(tm)).After(s.stop) {
+			over := tm - uint64(s.stop.UnixMilli())
+			back := over / iv
+			if over%iv != 0 {
+				back++
 			}
+			tm -= back * iv // to the last tick at or before it
 		}
-		return t
+		return time.UnixMilli(int64(tm))
 	}
 	for i := 0; i < maxCatchUp; i++ {
 		n := s.nextAfter(t)
