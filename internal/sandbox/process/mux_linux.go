@@ -42,6 +42,7 @@ type muxWorker struct {
 	retired   bool                // takes no new calls; ends after its last one
 	unloaded  func() bool         // its function is closed: it ends once idle
 	broken    bool                // a reply overflowed: the rest is in the pipe
+	skipReply bool                // the rest of that reply is being read and dropped
 	killed    bool                // end ran
 	oom       bool                // end found an OOM kill; set before ended closes
 	ended     chan struct{}       // closed once end has killed and reaped the worker
@@ -163,6 +164,15 @@ func (m *muxWorker) lines(i int, buf []byte, resultLimit int) []byte {
 	defer m.mu.Unlock()
 	for {
 		nl := bytes.IndexByte(buf, '\n')
+		if i == 2 && m.skipReply {
+			// The rest of an overflowed reply: were it parsed as lines,
+			// its text could pass for another call's reply.
+			if nl < 0 {
+				return buf[:0]
+			}
+			buf, m.skipReply = buf[nl+1:], false
+			continue
+		}
 		if nl < 0 {
 			id, ok := idPrefix(buf)
 			switch {
@@ -179,8 +189,8 @@ func (m *muxWorker) lines(i int, buf []byte, resultLimit int) []byte {
 			case i == 2 && len(buf) > resultLimit+33:
 				// A reply over the limit: it is not read further, and the
 				// rest of it stays in the pipe, so the worker must end.
-				m.broken = true
-				if c := m.calls[id]; ok && c != nil {
+				m.broken, m.skipReply = true, true
+				if c := m.calls[id]; ok && c != nil && c.line == nil {
 					c.line, c.size, c.overflow = bytes.Clone(buf[33:33+resultLimit+1]), len(buf)-33, true
 					c.outEnd, c.errEnd = true, true
 					c.finish()
@@ -194,8 +204,8 @@ func (m *muxWorker) lines(i int, buf []byte, resultLimit int) []byte {
 		id, ok := idPrefix(line)
 		if i == 2 {
 			c := m.calls[id]
-			if !ok || c == nil {
-				continue // a reply for nobody: a call that gave up
+			if !ok || c == nil || c.line != nil {
+				continue // a reply for nobody (a call that gave up), or a second one: the first stands
 			}
 			payload := line[33 : len(line)-1]
 			c.size = len(payload)

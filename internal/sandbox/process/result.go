@@ -37,7 +37,7 @@ type outcome struct {
 
 // classify turns a reply line into a result. Launcher replies carry a
 // prefix: R and the result, or E and a developer error message (a JSON
-// string). Executables reply with the bare result, as actionloop does.
+// string); any other is a malformed reply. Executables reply with the bare result, as actionloop does.
 //
 //   - over limit: application error (OpenWhisk's choice); the worker is
 //     fine if the whole line was read, not after an overflow;
@@ -56,10 +56,15 @@ func classify(r reply, limit int, prefixed bool) outcome {
 		}
 		kind := line[0]
 		line, size = line[1:], size-1
+		if kind != 'R' && kind != 'E' {
+			// Not a launcher's reply; without this, "{}" would be read as
+			// the kind '{' and the result "}".
+			return outcome{status: gust.StatusDeveloperError, result: gust.ErrorResult(msgBadLauncher)}
+		}
 		if kind == 'E' {
 			var msg string
-			if json.Unmarshal(line, &msg) != nil {
-				msg = msgBadLauncher
+			if json.Unmarshal(line, &msg) != nil || msg == "" {
+				msg = msgBadLauncher // an empty message would tell the developer nothing
 			}
 			return outcome{status: gust.StatusDeveloperError, result: gust.ErrorResult(msg)}
 		}
