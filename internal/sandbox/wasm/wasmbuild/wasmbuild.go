@@ -95,7 +95,10 @@ func GoProgram(ctx context.Context, cacheDir, dir string, reactor bool) ([]byte,
 		return nil, err
 	}
 	srcs, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil || len(srcs) == 0 {
+	if err != nil {
+		return nil, fmt.Errorf("Go files in %s: %w", dir, err)
+	}
+	if len(srcs) == 0 {
 		return nil, fmt.Errorf("no Go files in %s", dir)
 	}
 	args := []string{"build", "-trimpath"}
@@ -136,7 +139,7 @@ func cached(cacheDir, name string, files []string, version string, args []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("building %s: %w", name, err)
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(b))
 		h.Write(b)
@@ -146,11 +149,11 @@ func cached(cacheDir, name string, files []string, version string, args []string
 		return b, nil
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wasm build cache: %w", err)
 	}
 	tmp, err := os.CreateTemp(cacheDir, name+".*.tmp")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wasm build cache: %w", err)
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
@@ -163,7 +166,11 @@ func cached(cacheDir, name string, files []string, version string, args []string
 		return nil, fmt.Errorf("building %s: %s: %w\n%s", name, strings.Join(c.Args, " "), err, out)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wasm build cache: %w", err)
 	}
-	return os.ReadFile(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("wasm build cache: %w", err)
+	}
+	return b, nil
 }
