@@ -208,7 +208,7 @@ type Job struct {
 	CausedBy     string          // the causedBy annotation: "sequence" for a sequence's component
 	Binding      string          // "ns/binding" when invoked through a package binding
 
-	claim func() // ends Admit's claim on an idle instance; nil: none
+	claim func() // ends Admit's claim on an idle instance (once; safe to call again); nil: none
 }
 
 func specLimits(l gust.Limits, maxResult int) sandbox.Limits {
@@ -401,9 +401,6 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		Publish:      a.Publish,
 		Logs:         []string{},
 	}
-	if job.claim != nil {
-		job.claim() // the backend takes its idle instance now
-	}
 	start := time.Now()
 	full := a.Path().String() // "/ns/[pkg/]name", built once per run
 	pkey := full              // = policyKey(a)
@@ -417,8 +414,15 @@ func (inv *Invoker) Run(ctx context.Context, job *Job) *gust.Activation {
 		// Sandbox creation (bounded at 30s by the process backend) is
 		// outside the action's time limit.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Limits.Timeout)*time.Millisecond+35*time.Second)
-		res, err = fn.Invoke(cctx, sandbox.Call{Params: job.Params, Env: env(job, full, start)})
+		// The claim ends when the backend holds the call's instance
+		// (Taken): ended earlier, another Admit could claim the same idle
+		// instance while it is still in the pool, and one of the two would
+		// find none and start an instance no memory was reserved for.
+		res, err = fn.Invoke(cctx, sandbox.Call{Params: job.Params, Env: env(job, full, start), Taken: job.claim})
 		cancel()
+	}
+	if job.claim != nil {
+		job.claim() // a call that failed before taking an instance (a no-op otherwise)
 	}
 	end := time.Now()
 	inv.policy.Done(pkey, end)
@@ -572,8 +576,11 @@ func (inv *Invoker) Admit(ctx context.Context, job *Job, wait time.Duration) (re
 }
 
 // claimed records that job counts on an idle instance of e. The claim
-// ends when the job starts running (Run), when its instance is taken, or
-// at release if it never ran.
+// ends when the backend holds the job's instance (sandbox.Call.Taken, in
+// Run), when Run ends if the backend never took one, or at release if the
+// job never ran. Not earlier: while the instance is still idle, another
+// Admit would see it unclaimed. Not later: a running call is busy, no
+// longer counted on an idle instance.
 func (inv *Invoker) claimed(job *Job, e *entry) func() {
 	done := sync.OnceFunc(func() {
 		inv.mu.Lock()

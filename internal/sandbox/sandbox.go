@@ -87,6 +87,14 @@ type Limits struct {
 type Call struct {
 	Params json.RawMessage   // a JSON object
 	Env    map[string]string // __OW_* values of this activation
+	// Taken, when set, is called once by the backend when the call holds
+	// its instance: an idle one taken, or a new one started or being
+	// started (its memory not yet reserved, perhaps); always before the
+	// user code runs, never after Invoke returned. Until then an idle
+	// instance the caller counts on may still be in the pool: the invoker
+	// ends its claim on one here, so that no other call counts on it too.
+	// A call that fails before holding one may not call it.
+	Taken func()
 }
 
 // Start says how the instance that served a call came to be.

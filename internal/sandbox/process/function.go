@@ -106,8 +106,9 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 		return nil, fmt.Errorf("process: waiting for a worker: %w", err)
 	}
 	defer f.pool.release()
+	taken := takenOnce(call.Taken)
 	if f.concurrency > 1 {
-		return f.invokeConcurrent(ctx, call)
+		return f.invokeConcurrent(ctx, call, taken)
 	}
 
 	// The time limit starts once a worker slot is ours (waiting for one is
@@ -119,13 +120,16 @@ func (f *function) Invoke(ctx context.Context, call sandbox.Call) (*sandbox.Resu
 	logs := sandbox.NewLogBuffer(f.limits.LogBytes)
 	res := &sandbox.Result{Start: sandbox.StartWarm}
 	w := f.pool.take()
-	if w != nil && w.prewarmed {
-		w.prewarmed = false
-		res.Start = sandbox.StartPrewarmed
+	if w != nil {
+		taken()
+		if w.prewarmed {
+			w.prewarmed = false
+			res.Start = sandbox.StartPrewarmed
+		}
 	}
 	if w == nil {
 		var err error
-		if w, err = f.start(ctx, &deadline, logs, res); err != nil {
+		if w, err = f.start(ctx, &deadline, logs, res, taken); err != nil {
 			return nil, err
 		}
 		if w == nil { // the code failed to initialise; res says how
@@ -191,7 +195,7 @@ func (f *function) Prewarm(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(f.limits.Timeout)
 	res := &sandbox.Result{}
-	w, err := f.start(ctx, &deadline, sandbox.NewLogBuffer(0), res)
+	w, err := f.start(ctx, &deadline, sandbox.NewLogBuffer(0), res, func() {})
 	switch {
 	case err != nil:
 		return fmt.Errorf("process: pre-warm: %w", err)
@@ -216,12 +220,19 @@ const sandboxSetupTimeout = 30 * time.Second
 // included. It fills res.Start and res.InitTime, and may restart the clock
 // (deadline) after platform work. A nil worker with a nil error means the
 // code failed to initialise, and res holds that developer error.
-func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result) (*worker, error) {
+//
+// taken (sandbox.Call.Taken, safe to call again) is called once the
+// worker is the call's: before a plain one starts, when the zygote's
+// spare is taken or a fork starts (fork), and in any case before start
+// returns.
+func (f *function) start(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result, taken func()) (*worker, error) {
 	if f.zygoteMsg != nil && f.wantFork() {
-		if w, handled, err := f.startForked(ctx, deadline, logs, res); handled || err != nil {
+		if w, handled, err := f.startForked(ctx, deadline, logs, res, taken); handled || err != nil {
+			taken() // the zygote's sandbox is the call's worker, or none
 			return w, err
 		}
 	}
+	taken()
 	return f.startPlain(ctx, deadline, logs, res, f.initMsg, func() error { return f.budget.Acquire(ctx) })
 }
 
@@ -404,6 +415,16 @@ func (f *function) Trim(expired func(pos int, idleSince time.Time) bool, max int
 }
 
 var _ sandbox.InstancePool = (*function)(nil)
+
+// takenOnce returns fn (a sandbox.Call.Taken, perhaps nil) as a hook that
+// runs it on its first call only: the paths that start a worker may reach
+// it more than once (a failed fork, then a plain worker).
+func takenOnce(fn func()) func() {
+	if fn == nil {
+		return func() {}
+	}
+	return sync.OnceFunc(fn)
+}
 
 // put returns a worker to the pool, or ends it if the function is closed.
 func (f *function) put(w *worker) {

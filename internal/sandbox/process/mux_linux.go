@@ -426,18 +426,21 @@ func (m *muxWorker) free() (int, time.Time) {
 }
 
 // invokeConcurrent runs call on one of f's concurrent workers, starting
-// one when all are full. The caller holds a slot of f's pool.
-func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sandbox.Result, error) {
+// one when all are full. The caller holds a slot of f's pool; taken is
+// call.Taken (see start), called once a slot is the call's.
+func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call, taken func()) (*sandbox.Result, error) {
 	deadline := time.Now().Add(f.limits.Timeout)
 	logs := sandbox.NewLogBuffer(f.limits.LogBytes)
 	res := &sandbox.Result{Start: sandbox.StartWarm}
 	m := f.muxTake()
-	if m == nil {
+	if m != nil {
+		taken()
+	} else {
 		// One worker starts at a time: calls arriving together wait for
 		// it and share it, rather than each starting its own.
 		f.muxStart.Lock()
 		if m = f.muxTake(); m == nil {
-			w, err := f.start(ctx, &deadline, logs, res)
+			w, err := f.start(ctx, &deadline, logs, res, taken)
 			if err != nil || w == nil {
 				f.muxStart.Unlock()
 				if err != nil {
@@ -456,6 +459,7 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call) (*sa
 			f.muxes = append(f.muxes, m)
 			f.muxMu.Unlock()
 		} else {
+			taken()
 			deadline = time.Now().Add(f.limits.Timeout) // waiting for the start was the platform's time
 		}
 		f.muxStart.Unlock()

@@ -100,8 +100,8 @@ const maxForkFailures = 3
 // startForked readies a worker forked from the function's zygote, starting
 // the zygote first when there is none. handled is false when the function
 // runs without a zygote, or the fork failed: the caller starts a plain
-// worker.
-func (f *function) startForked(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result) (w *worker, handled bool, err error) {
+// worker. fork calls taken (see start).
+func (f *function) startForked(ctx context.Context, deadline *time.Time, logs *sandbox.LogBuffer, res *sandbox.Result, taken func()) (w *worker, handled bool, err error) {
 	t0 := time.Now()
 	for attempt := 0; attempt < 2; attempt++ {
 		z, plain, ok, err := f.zygote(ctx, deadline, logs, res)
@@ -113,7 +113,7 @@ func (f *function) startForked(ctx context.Context, deadline *time.Time, logs *s
 		case z == nil: // plain is this call's worker, or nil: a developer error in res
 			return plain, true, nil
 		}
-		w, err := f.fork(ctx, z)
+		w, err := f.fork(ctx, z, taken)
 		if err == nil {
 			f.zmu.Lock()
 			f.forkFailures = 0
@@ -228,11 +228,15 @@ func (f *function) zygote(ctx context.Context, deadline *time.Time, logs *sandbo
 // whose first writer after a quiet spell waits for an RCU grace period,
 // tens of milliseconds: the spare has paid it off the call's path. This
 // is Android's pool of pre-forked processes, for the same reason.)
-func (f *function) fork(ctx context.Context, z *zygote) (*worker, error) {
+//
+// taken is called once the spare is out of z (Idle counts it until then)
+// or, without one, as the fork starts.
+func (f *function) fork(ctx context.Context, z *zygote, taken func()) (*worker, error) {
 	f.zmu.Lock()
 	spare := z.spare
 	z.spare = nil
 	f.zmu.Unlock()
+	taken()
 	if spare != nil {
 		if !spare.dead() && spare.p.goAhead() == nil {
 			spare.parent = z

@@ -134,6 +134,9 @@ func (f *function) leave(ctx context.Context) {
 // invokeCommand runs one call in a fresh instance: stdin is the parameters,
 // stdout the result, stderr the log.
 func (f *function) invokeCommand(ctx context.Context, call sandbox.Call) (*sandbox.Result, error) {
+	if call.Taken != nil {
+		call.Taken() // a command's instance is always new, and starts now
+	}
 	// The instance's memory, before its time starts: waiting for memory
 	// is not the function's time.
 	if err := f.budget.Acquire(ctx); err != nil {

@@ -121,6 +121,9 @@ func (f *function) invokeReactor(ctx context.Context, call sandbox.Call) (*sandb
 	res := &sandbox.Result{Start: sandbox.StartWarm}
 
 	inst := f.pool.take()
+	if call.Taken != nil {
+		call.Taken() // the idle instance is out of the pool, or a new one starts
+	}
 	var err error
 	if inst != nil {
 		inst.bind(callCtx, logs)
