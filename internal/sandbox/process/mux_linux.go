@@ -348,11 +348,16 @@ func (m *muxWorker) abandon(id string, c *muxCall, deadline time.Time) {
 }
 
 // write sends one request line, waiting for room in the pipe until
-// deadline.
+// deadline or until end starts. It holds m.stdin throughout, as end does
+// to close the pipe: a number closed under a writer may be reused at once
+// for another sandbox's pipe, which would get this call's request.
 func (m *muxWorker) write(req []byte, deadline time.Time) error {
 	m.stdin.Lock()
 	defer m.stdin.Unlock()
 	fd := m.w.p.stdin
+	if fd < 0 {
+		return errExited // end closed it
+	}
 	for len(req) > 0 {
 		n, err := unix.Write(fd, req)
 		if n > 0 {
@@ -365,8 +370,13 @@ func (m *muxWorker) write(req []byte, deadline time.Time) error {
 			if wait <= 0 {
 				return errTimedOut
 			}
-			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			_, _ = unix.Poll(pfd, int(min(wait, 100*time.Millisecond)/time.Millisecond)+1)
+			// stop: end waits for m.stdin, so a blocked writer must
+			// give up as soon as end starts.
+			pfds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}, {Fd: int32(m.stop), Events: unix.POLLIN}}
+			_, _ = unix.Poll(pfds, int(min(wait, 100*time.Millisecond)/time.Millisecond)+1)
+			if pfds[1].Revents != 0 {
+				return errExited
+			}
 		case err == unix.EINTR:
 		default:
 			return errExited
@@ -564,8 +574,11 @@ func (m *muxWorker) end(err error, _ *sandbox.LogBuffer) (failure, error) {
 	<-m.readerDone
 	<-w.p.exited
 	m.oom = w.p.cg != nil && w.p.cg.oomKills() > 0
+	// Not under a writer (it polls stop and the stdin fd): see write.
+	m.stdin.Lock()
 	w.destroy()
 	unix.Close(m.stop)
+	m.stdin.Unlock()
 	m.fail()
 	close(m.ended)
 	return classifyFailure(err, m.oom, w.b.isClosed())

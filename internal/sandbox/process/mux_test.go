@@ -388,3 +388,84 @@ func TestConcurrentTrimRace(t *testing.T) {
 		t.Errorf("Trim ended %d workers, want 0: the worker was busy", n)
 	}
 }
+
+// muxLogged reports whether a call in flight on m has logged text: the
+// function's own signal that it got that far.
+func muxLogged(m *muxWorker, text string) bool {
+	m.mu.Lock()
+	calls := make([]*muxCall, 0, len(m.calls))
+	for _, c := range m.calls {
+		calls = append(calls, c)
+	}
+	m.mu.Unlock()
+	for _, c := range calls {
+		for _, l := range c.logs.Lines() {
+			if strings.Contains(l, text) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// waitFor polls cond until it holds, failing the test after a while.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// onlyMux returns f's one concurrent worker.
+func onlyMux(t *testing.T, f *function) *muxWorker {
+	t.Helper()
+	f.muxMu.Lock()
+	defer f.muxMu.Unlock()
+	if len(f.muxes) != 1 {
+		t.Fatalf("%d concurrent workers, want 1", len(f.muxes))
+	}
+	return f.muxes[0]
+}
+
+// TestConcurrentWriteDuringEnd: a call whose request is still being
+// written (the pipe is full: the function's event loop is blocked) when
+// another call's timeout ends the worker fails at once, and its writer
+// never uses the worker's stdin after end has closed it (run with -race:
+// the number may be reused for another sandbox's pipe at once).
+func TestConcurrentWriteDuringEnd(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 2
+	l.Timeout = 1500 * time.Millisecond
+	f := prepare(t, b, KindNode, `
+function main(p) {
+  if (p.busy) { console.log("busy"); for (;;) {} }
+  return { ok: true };
+}`, l).(*function)
+	call(t, f, `{}`)
+	m := onlyMux(t, f)
+	var busy *sandbox.Result
+	var wg sync.WaitGroup
+	wg.Go(func() { busy = call(t, f, `{"busy":true}`) })
+	waitFor(t, "the busy call loops", func() bool { return muxLogged(m, "busy") })
+	big := `{"pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	start := time.Now()
+	blocked := call(t, f, big)
+	wg.Wait()
+	if !busy.TimedOut {
+		t.Errorf("busy call: %v %s, want a timeout", busy.Status, busy.Result)
+	}
+	if blocked.Status == gust.StatusSuccess {
+		t.Errorf("the call written to the blocked worker succeeded: %s", blocked.Result)
+	}
+	if d := time.Since(start); d >= l.Timeout {
+		t.Errorf("the blocked call took %v: it waited for its own deadline, not the worker's end", d)
+	}
+}
