@@ -91,15 +91,24 @@ func newMux(w *worker, n, resultLimit int, unloaded func() bool) (*muxWorker, er
 // idPrefix reports whether line starts with a 32-hex activation id and a
 // tab, returning the id.
 func idPrefix(line []byte) (string, bool) {
-	if len(line) < 33 || line[32] != '\t' {
+	if len(line) < 33 || line[32] != '\t' || !validID(line[:32]) {
 		return "", false
 	}
-	for _, c := range line[:32] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return "", false
+	return string(line[:32]), true
+}
+
+// validID reports whether id is an activation id the reader can match: 32
+// lowercase hex digits. A call with any other id would never be answered.
+func validID[T string | []byte](id T) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
 		}
 	}
-	return string(line[:32]), true
+	return true
 }
 
 // read polls the worker's stdout, stderr and result pipes until it ends
@@ -292,9 +301,15 @@ func (m *muxWorker) call(ctx context.Context, id string, req []byte, deadline ti
 		m.mu.Unlock()
 		return nil, errExited
 	}
-	if _, dup := m.calls[id]; dup || len(id) != 32 {
+	if _, dup := m.calls[id]; dup {
+		// Refused: the slot is given back as forget does, or the worker
+		// would never be idle again.
+		end := m.settleLocked()
 		m.mu.Unlock()
-		return nil, fmt.Errorf("process: activation id %q already running or not valid", id)
+		if end {
+			_, _ = m.end(errExited, nil)
+		}
+		return nil, fmt.Errorf("process: activation id %q already running", id)
 	}
 	m.calls[id] = c
 	m.order = append(m.order, id)
@@ -396,14 +411,21 @@ func (m *muxWorker) forget(id string) {
 			break
 		}
 	}
-	idle := len(m.calls) == 0 && m.reserved == 0
-	if idle {
-		m.idleSince = time.Now()
-	}
+	end := m.settleLocked()
 	m.mu.Unlock()
-	if idle && (m.isRetired() || m.unloaded()) {
+	if end {
 		_, _ = m.end(errExited, nil)
 	}
+}
+
+// settleLocked notes when m went idle after a call left it, and reports
+// whether m must then end: it was retired or its function closed.
+func (m *muxWorker) settleLocked() bool {
+	if len(m.calls) > 0 || m.reserved > 0 {
+		return false
+	}
+	m.idleSince = time.Now()
+	return m.retired || m.unloaded()
 }
 
 // retire makes m take no new calls and end once the calls it is running
@@ -416,12 +438,6 @@ func (m *muxWorker) retire() {
 	if idle {
 		_, _ = m.end(errExited, nil)
 	}
-}
-
-func (m *muxWorker) isRetired() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.retired
 }
 
 // free returns how many more calls m can take now, and since when it is
@@ -442,6 +458,10 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call, take
 	deadline := time.Now().Add(f.limits.Timeout)
 	logs := sandbox.NewLogBuffer(f.limits.LogBytes)
 	res := &sandbox.Result{Start: sandbox.StartWarm}
+	id := call.Env["__OW_ACTIVATION_ID"]
+	if !validID(id) {
+		return nil, fmt.Errorf("process: activation id %q not valid", id)
+	}
 	m := f.muxTake()
 	if m != nil {
 		taken()
@@ -478,12 +498,12 @@ func (f *function) invokeConcurrent(ctx context.Context, call sandbox.Call, take
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
-	c, err := m.call(ctx, call.Env["__OW_ACTIVATION_ID"], req, deadline, logs)
+	c, err := m.call(ctx, id, req, deadline, logs)
 	if errors.Is(err, errAbandoned) {
 		return nil, err // the platform's: the caller is gone, the worker serves on
 	}
 	if err != nil && !errors.Is(err, errTimedOut) && !errors.Is(err, errExited) {
-		return nil, err // the platform's (a bad activation id): the call never reached the worker
+		return nil, err // the platform's (an activation id running already): the call never reached the worker
 	}
 	if err != nil {
 		how, err := m.end(err, logs)

@@ -469,3 +469,57 @@ function main(p) {
 		t.Errorf("the blocked call took %v: it waited for its own deadline, not the worker's end", d)
 	}
 }
+
+// TestConcurrentRefusedID: a call whose activation id the reader could not
+// match (not lowercase hex) or that is running already is refused at once,
+// and the worker stays idle: Trim can still end it.
+func TestConcurrentRefusedID(t *testing.T) {
+	b := newBackend(t, Config{})
+	if b.reasons[KindNode] != "" {
+		sandboxtest.Unavailable(t, "%s", b.reasons[KindNode])
+	}
+	l := limits(0)
+	l.Concurrency = 2
+	f := prepare(t, b, KindNode, `
+function main(p) {
+  if (p.wait) { console.log("waiting"); return new Promise(r => setTimeout(r, 200)); }
+  return { ok: true };
+}`, l).(*function)
+	call(t, f, `{}`)
+	m := onlyMux(t, f)
+	id := gust.NewActivationID(time.Now())
+	upper := strings.ToUpper(string(id))
+	if upper == string(id) {
+		upper = strings.Repeat("A", 32)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for _, bad := range []string{upper, strings.Repeat("g", 32), "short"} {
+		env := sandboxtest.Env(id)
+		env["__OW_ACTIVATION_ID"] = bad
+		if res, err := f.Invoke(ctx, sandbox.Call{Params: json.RawMessage(`{}`), Env: env}); err == nil || !strings.Contains(err.Error(), "not valid") {
+			t.Errorf("activation id %q: %v, %+v; want it refused", bad, err, res)
+		}
+	}
+	// The same id twice at once: the second is refused.
+	var first *sandbox.Result
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		res, err := f.Invoke(t.Context(), sandbox.Call{Params: json.RawMessage(`{"wait":true}`), Env: sandboxtest.Env(id)})
+		if err != nil {
+			t.Errorf("first call: %v", err)
+		}
+		first = res
+	})
+	waitFor(t, "the first call runs", func() bool { return muxLogged(m, "waiting") })
+	if _, err := f.Invoke(ctx, sandbox.Call{Params: json.RawMessage(`{}`), Env: sandboxtest.Env(id)}); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("a second call with the running id %s: %v; want it refused", id, err)
+	}
+	wg.Wait()
+	if first != nil {
+		wantStatus(t, first, gust.StatusSuccess)
+	}
+	if n := f.Trim(func(int, time.Time) bool { return true }, 0); n != 1 {
+		t.Errorf("Trim ended %d workers after the refused calls, want 1: the worker never went idle", n)
+	}
+}
