@@ -45,7 +45,9 @@ type Feeds struct {
 	done    sync.WaitGroup
 	ready   chan struct{} // closed when the watch delivered every feed
 	applied chan struct{} // closed (and replaced) after each change the watch applied
-	closed  bool
+	// subscribeFlush bounds the round trip that confirms a subscription
+	// (default defaultSubscribeFlush; tests shorten it, under mu).
+	subscribeFlush time.Duration
 }
 
 // firer fires triggers: a *Firer (an interface so tests can count fires).
@@ -97,7 +99,8 @@ func New(cfg Config) *Feeds {
 		now = time.Now
 	}
 	return &Feeds{cfg: cfg, log: log.With("component", "feeds"), now: now, feeds: map[string]*store.Feed{},
-		subs: map[string]*subscription{}, state: map[string]appliedState{}, wake: make(chan struct{}, 1), ready: make(chan struct{}), applied: make(chan struct{})}
+		subs: map[string]*subscription{}, state: map[string]appliedState{}, wake: make(chan struct{}, 1), ready: make(chan struct{}), applied: make(chan struct{}),
+		subscribeFlush: defaultSubscribeFlush}
 }
 
 // Start follows the registrations and runs the providers until Close.
@@ -135,59 +138,150 @@ func (f *Feeds) Close() {
 	f.done.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.closed = true
 	for k, s := range f.subs {
 		s.stop()
 		delete(f.subs, k)
 	}
 }
 
+// Backoff of a subscription sync that failed: the first retry comes soon
+// (a connection back after a blip), later ones spread out while it lasts.
+const (
+	syncRetryFirst = 100 * time.Millisecond
+	syncRetryMax   = 30 * time.Second
+)
+
+// syncRetry is a failed subscription sync waiting to be tried again.
+type syncRetry struct {
+	at    time.Time
+	delay time.Duration // the wait before at; doubled after each failure
+}
+
 // follow applies registration changes: the alarm loop recomputes its
-// wake-up, subscriptions start or stop.
+// wake-up, subscriptions start or stop. A subscription that could not
+// start (or be confirmed) is tried again with a backoff until it starts
+// or its registration changes: nothing else would make this node listen,
+// and a lifecycle event repeated by the caller writes nothing.
 func (f *Feeds) follow(ctx context.Context, events <-chan *store.FeedEvent) {
 	defer f.done.Done()
 	readyOnce := sync.OnceFunc(func() { close(f.ready) })
 	defer readyOnce()
-	for ev := range events {
-		if ev == nil {
-			readyOnce()
-			continue
-		}
-		f.mu.Lock()
-		tickOnly := ev.Feed != nil && onlyLastTick(f.feeds[ev.Key], ev.Feed)
-		if ev.Feed == nil {
-			delete(f.feeds, ev.Key)
-		} else {
-			f.feeds[ev.Key] = ev.Feed
-		}
-		f.mu.Unlock()
-		err := f.syncSubscription(ctx, ev.Key, ev.Feed)
-		if err != nil {
-			f.log.Error("feed subscription failed", "feed", ev.Key, "err", err)
-		}
-		f.mu.Lock()
-		st := f.state[ev.Key]
-		if ev.Feed == nil {
-			st.deleted, st.err = true, nil // rev stays: the revision the deletion removed, or older
-		} else {
-			st = appliedState{rev: ev.Feed.Revision, err: err}
-		}
-		f.state[ev.Key] = st
-		close(f.applied)
-		f.applied = make(chan struct{})
-		f.mu.Unlock()
-		if tickOnly {
-			// A tick recorded (by this node or another): the alarm loop's
-			// timer already stands at or before the next tick, and a tick
-			// already recorded fires nowhere again. Waking would only
-			// recompute what it knows.
-			continue
+	retries := map[string]syncRetry{}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		var retryC <-chan time.Time
+		if len(retries) > 0 {
+			var first time.Time
+			for _, r := range retries {
+				if first.IsZero() || r.at.Before(first) {
+					first = r.at
+				}
+			}
+			timer.Reset(time.Until(first)) // real time: tests freeze the feeds' clock
+			retryC = timer.C
 		}
 		select {
-		case f.wake <- struct{}{}:
-		default:
+		case ev, ok := <-events:
+			timer.Stop()
+			if !ok {
+				return
+			}
+			if ev == nil {
+				readyOnce()
+				continue
+			}
+			delete(retries, ev.Key) // the registration changed: sync it anew
+			if err := f.apply(ctx, ev); err != nil && f.retryable(err) {
+				retries[ev.Key] = syncRetry{at: time.Now().Add(syncRetryFirst), delay: syncRetryFirst}
+			}
+		case <-retryC:
+			now := time.Now()
+			for key, r := range retries {
+				if r.at.After(now) {
+					continue
+				}
+				if err := f.resync(ctx, key); err != nil && f.retryable(err) {
+					r.delay = min(2*r.delay, syncRetryMax)
+					retries[key] = syncRetry{at: time.Now().Add(r.delay), delay: r.delay}
+				} else {
+					delete(retries, key)
+				}
+			}
+		case <-ctx.Done():
+			return
 		}
 	}
+}
+
+// apply applies one registration change and returns the subscription's error.
+func (f *Feeds) apply(ctx context.Context, ev *store.FeedEvent) error {
+	f.mu.Lock()
+	tickOnly := ev.Feed != nil && onlyLastTick(f.feeds[ev.Key], ev.Feed)
+	if ev.Feed == nil {
+		delete(f.feeds, ev.Key)
+	} else {
+		f.feeds[ev.Key] = ev.Feed
+	}
+	f.mu.Unlock()
+	err := f.syncSubscription(ctx, ev.Key, ev.Feed)
+	if err != nil {
+		f.log.Error("feed subscription failed; will retry", "feed", ev.Key, "err", err)
+	}
+	f.mu.Lock()
+	st := f.state[ev.Key]
+	if ev.Feed == nil {
+		st.deleted, st.err = true, nil // rev stays: the revision the deletion removed, or older
+	} else {
+		st = appliedState{rev: ev.Feed.Revision, err: err}
+	}
+	f.state[ev.Key] = st
+	f.appliedLocked()
+	f.mu.Unlock()
+	if tickOnly {
+		// A tick recorded (by this node or another): the alarm loop's
+		// timer already stands at or before the next tick, and a tick
+		// already recorded fires nowhere again. Waking would only
+		// recompute what it knows.
+		return err
+	}
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// resync tries again the subscription of the registration key holds now,
+// and records the outcome as that revision's.
+func (f *Feeds) resync(ctx context.Context, key string) error {
+	f.mu.Lock()
+	rec := f.feeds[key]
+	f.mu.Unlock()
+	if rec == nil {
+		return nil // deleted: its event stopped what there was
+	}
+	err := f.syncSubscription(ctx, key, rec)
+	if err != nil {
+		f.log.Warn("feed subscription failed again; will retry", "feed", key, "err", err)
+	} else {
+		f.log.Info("feed subscription started after failing", "feed", key)
+	}
+	f.mu.Lock()
+	if st := f.state[key]; st.rev == rec.Revision && !st.deleted {
+		st.err = err
+		f.state[key] = st
+		f.appliedLocked()
+	}
+	f.mu.Unlock()
+	return err
+}
+
+// appliedLocked wakes the lifecycle events waiting for the watch (awaitApplied).
+func (f *Feeds) appliedLocked() {
+	close(f.applied)
+	f.applied = make(chan struct{})
 }
 
 // onlyLastTick reports whether next differs from prev in LastTick (and
@@ -213,6 +307,9 @@ type appliedState struct {
 // appliedWait bounds how long a lifecycle event waits for this node to
 // apply the registration it wrote; far more than a watch and a flush take.
 const appliedWait = 10 * time.Second
+
+// cleanupWait bounds the removal of a registration whose CREATE failed.
+const cleanupWait = 5 * time.Second
 
 // awaitApplied waits until this node's watch applied the write of key at
 // revision rev (deleted: the deletion of that revision) and returns the
@@ -240,7 +337,9 @@ func (f *Feeds) awaitApplied(ctx context.Context, key string, rev uint64, delete
 		case <-timeout.C:
 			return gust.Wrap(gust.KindUnavailable, gust.MsgUnavailable, fmt.Errorf("feed %s: revision %d not applied within %s", key, rev, appliedWait))
 		case <-ctx.Done():
-			return ctx.Err()
+			// The caller went away (or its deadline passed): a request
+			// error, not an internal one.
+			return gust.Wrap(gust.KindUnavailable, "The feed was not confirmed before the request ended; try again.", fmt.Errorf("feed %s: %w", key, ctx.Err()))
 		}
 	}
 }
@@ -356,8 +455,13 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		// subscription waits.
 		if err := f.awaitSubscription(ctx, rec, false); err != nil {
 			// Not listening: the caller must not believe it is. Only this
-			// registration is removed (compare-and-set), not a newer one.
-			if derr := f.cfg.Store.Delete(ctx, tp.Namespace, tp.Name, rec.Revision); derr != nil {
+			// registration is removed (compare-and-set), not a newer one;
+			// also when the caller went away (its ctx is done), else the
+			// registration would stay.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupWait)
+			derr := f.cfg.Store.Delete(dctx, tp.Namespace, tp.Name, rec.Revision)
+			cancel()
+			if derr != nil {
 				f.log.Warn("feed not removed after its subscription failed", "feed", rec.Key(), "err", derr)
 			}
 			return nil, err
@@ -410,7 +514,7 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		return success()
 	case "PAUSE", "UNPAUSE":
 		active := strings.EqualFold(event, "UNPAUSE")
-		rec, change, err := f.cfg.Store.Change(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (store.FeedChange, error) {
+		rec, _, err := f.cfg.Store.Change(ctx, tp.Namespace, tp.Name, func(cur *store.Feed) (store.FeedChange, error) {
 			if cur.Feed != feed {
 				return store.KeepFeed, errNoFeed(tp, feed)
 			}
@@ -427,10 +531,10 @@ func (f *Feeds) lifecycle(ctx context.Context, path gust.Path, raw json.RawMessa
 		if err != nil {
 			return nil, missingAs(err, tp, feed)
 		}
-		if change == store.PutFeed {
-			if err := f.awaitSubscription(ctx, rec, false); err != nil {
-				return nil, err
-			}
+		// Also when nothing was written (already so): a caller repeating
+		// an UNPAUSE that failed must hear whether this node listens now.
+		if err := f.awaitSubscription(ctx, rec, false); err != nil {
+			return nil, err
 		}
 		return success()
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -120,22 +121,38 @@ func (s *subscription) stop() {
 	}
 }
 
-// subscribeFlush bounds the round trip that confirms a subscription on
-// the server.
-const subscribeFlush = 5 * time.Second
+// defaultSubscribeFlush bounds the round trip that confirms a
+// subscription on the server.
+const defaultSubscribeFlush = 5 * time.Second
+
+// lastingError is a subscription failure that trying again cannot mend
+// (no connection configured, a configuration without a subject).
+type lastingError struct{ error }
+
+func (e lastingError) Unwrap() error { return e.error }
+
+// retryable reports whether a failed subscription may start when tried
+// again: a connection down or slow, not closed for good. (A flush cut
+// short by a reconnect also says ErrConnectionClosed: the connection's
+// state tells.)
+func (f *Feeds) retryable(err error) bool {
+	var l lastingError
+	return !errors.As(err, &l) && f.cfg.Conn != nil && !f.cfg.Conn.IsClosed()
+}
 
 // syncSubscription starts, restarts or stops the subscription of feed key
 // after a registration change (rec nil: deleted). It returns once a new
 // subscription is registered on the server (flushed), or why it is not.
 // Only the watch (follow) calls it, so f.subs changes nowhere else
-// meanwhile; the lock guards readers.
+// meanwhile; the lock guards readers. A failure leaves no subscription:
+// follow tries again.
 func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Feed) error {
 	var c subscribeConfig
 	isSub := rec != nil && rec.Active && subscribes(rec.Feed)
 	want := isSub && f.cfg.Conn != nil && json.Unmarshal(rec.Config, &c) == nil
 	var subjects []string
 	f.mu.Lock()
-	cur := f.subs[key]
+	cur, flush := f.subs[key], f.subscribeFlush
 	if want {
 		subjects = c.subjects()
 		if cur != nil && cur.created == rec.Created && slices.Equal(cur.subjects, subjects) {
@@ -150,11 +167,11 @@ func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Fee
 	f.mu.Unlock()
 	switch {
 	case isSub && f.cfg.Conn == nil:
-		return fmt.Errorf("this node has no NATS connection")
+		return lastingError{fmt.Errorf("this node has no NATS connection")}
 	case !want:
 		return nil
 	case len(subjects) == 0:
-		return fmt.Errorf("stored configuration %s has no subject", rec.Config)
+		return lastingError{fmt.Errorf("stored configuration %s has no subject", rec.Config)}
 	}
 	// One queue group per feed across the cluster: each message fires the
 	// trigger once, whichever node takes it.
@@ -173,7 +190,7 @@ func (f *Feeds) syncSubscription(ctx context.Context, key string, rec *store.Fee
 	// Subscribe only queues the request: until the server has it, a
 	// message published elsewhere (an MQTT device, a client over TCP) is
 	// not delivered. The round trip confirms it.
-	if err := f.cfg.Conn.FlushTimeout(subscribeFlush); err != nil {
+	if err := f.cfg.Conn.FlushTimeout(flush); err != nil {
 		sub.stop()
 		return fmt.Errorf("confirm subscription to %v: %w", subjects, err)
 	}
