@@ -109,8 +109,16 @@ func TestRuleStateAndUpdate(t *testing.T) {
 	if got := ruleRuns(t, n, "a2", "new-trigger"); !slices.Equal(got, []string{"new-trigger", "to-a2"}) {
 		t.Errorf("a2 ran for %v, want [new-trigger to-a2]", got)
 	}
-	// a1 ran for none of the fires after the update.
-	if got := ruleRuns(t, n, "a1", "active"); !slices.Equal(got, []string{"active"}) {
-		t.Errorf("a1 ran for %v after the rule left it", got)
+	// a1 ran for none of the fires after the update. Its witness is a
+	// fire after them, through a new rule to a1: had an earlier one
+	// started a1, that run would have been queued before this one's.
+	if _, _, err := wsk.Rules.Insert(&whisk.Rule{Name: "r1", Trigger: "t1", Action: "a1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := fire(t, n, "t1", "a1-witness"); got != http.StatusAccepted {
+		t.Fatalf("fire of the witness: status %d", got)
+	}
+	if got := ruleRuns(t, n, "a1", "a1-witness"); !slices.Equal(got, []string{"a1-witness", "active"}) {
+		t.Errorf("a1 ran for %v, want [a1-witness active]: it ran after the rule left it", got)
 	}
 }

@@ -339,7 +339,14 @@ func TestNATSFeed(t *testing.T) {
 
 	// Deleting the feed stops the subscription when DELETE answers. The
 	// witness is another trigger's feed on the same subjects, on the same
-	// connection: it gets the message the deleted feed would have.
+	// connection: its fire proves the message published after the DELETE
+	// reached this node's connection, so the deleted feed's silence is
+	// not a message lost on the way. It does not order a late fire of the
+	// deleted feed (each subscription's handler runs on its own
+	// goroutine): what rules that out is that DELETE answers only after
+	// the subscription was unsubscribed on this connection, which then
+	// drops its messages. A subscription left running would fire here
+	// before the count below as a rule, though not on every run.
 	if _, msg := n.feed("nats/subscribe", "DELETE", "orders", nil); msg != "" {
 		t.Fatal(msg)
 	}

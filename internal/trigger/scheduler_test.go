@@ -645,14 +645,20 @@ func TestAlarmTickRecordDoesNotWake(t *testing.T) {
 	applied := func(rev uint64) func() bool {
 		return func() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.state[key].rev == rev }
 	}
-	waitFor(t, applied(w.feed().Revision))
-	select { // Manual: no loop drains it
-	case <-n.wake:
-	default:
-	}
+	// The watch wakes the loop just after applying the CREATE: wait for
+	// that wake, then take it (Manual: no loop drains it).
+	waitFor(t, func() bool { return len(n.wake) == 1 })
+	<-n.wake
 	n.Tick(ctx, w.created.Add(time.Minute))
+	first := w.feed().Revision
+	// A later record, applied after the first: the watch applies changes
+	// in order, so once it is applied the first one's wake, had there been
+	// one, is in the channel.
+	n.Tick(ctx, w.created.Add(2*time.Minute))
+	if w.feed().Revision == first {
+		t.Fatal("the second tick was not recorded")
+	}
 	waitFor(t, applied(w.feed().Revision))
-	time.Sleep(10 * time.Millisecond) // the watch wakes the loop just after applying
 	if len(n.wake) != 0 {
 		t.Error("a tick's record woke the alarm loop")
 	}
