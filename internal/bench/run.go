@@ -71,7 +71,9 @@ type variant struct {
 	// own): it has no baseline.
 	own bool
 	// note says what a reader must know about the figures (the row's
-	// note; the last round's wins).
+	// note). A note of any round is kept, the latest given winning, even
+	// when later rounds gave none: it must therefore say which round(s)
+	// it is about (as "… in a round"), not read as true of the median.
 	note string
 }
 

@@ -28,6 +28,10 @@ type ActivationsConfig struct {
 	MaxMsgs  int64         // default 1,000,000
 	MaxBytes int64         // default 4 GiB
 	Replicas int
+	// MaxResult is the largest result a record holds (default
+	// gust.DefaultLimits().MaxResultSize): OpenActivations says so when
+	// the server's max_payload cannot take such a record.
+	MaxResult int
 }
 
 const activationStream = "ACTIVATIONS"
@@ -96,6 +100,16 @@ func OpenActivations(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 	if err != nil {
 		return nil, fmt.Errorf("activation stream: %w", err)
 	}
+	if cfg.MaxResult == 0 {
+		cfg.MaxResult = gust.DefaultLimits().MaxResultSize
+	}
+	if !resultFits(nc.MaxPayload(), cfg.MaxResult) {
+		// Not refused: a server with the default 1 MB still stores every
+		// record but those whose result nears the limit; those are lost
+		// (Put fails), which the operator must know from the start.
+		log.Error("the server's max_payload cannot hold an activation record with the largest result: such records will not be stored; raise max_payload or lower the result limit",
+			"max_payload", nc.MaxPayload(), "record_limit", recordLimit(nc.MaxPayload()), "max_result", cfg.MaxResult, "needed", cfg.MaxResult+resultRoom)
+	}
 	a := &Activations{
 		js: js, nc: nc, log: log, stream: stream,
 		prefix:  "$JS.API.DIRECT.GET." + activationStream,
@@ -148,14 +162,25 @@ func (a *Activations) Put(act *gust.Activation, durable chan error) error {
 // recordLimit keeps a record within the largest message the server takes
 // (its max_payload: 8 MB for the embedded server, broker.Config; 1 MB by
 // default for an external one), with room for its subject and headers.
-// Only logs make a record that large: the log limit goes up to 10 MB, as
-// OpenWhisk's, while results are bounded far below it.
+// Logs (up to 10 MB, as OpenWhisk's) are truncated to fit (fitRecord);
+// a result (up to MaxResultSize, 1 MB by default) is not, so the limit
+// must hold the largest result plus resultRoom (see OpenActivations).
 func recordLimit(maxPayload int64) int {
 	const room = 64 << 10
 	if maxPayload <= 2*room {
 		return int(maxPayload / 2)
 	}
 	return int(maxPayload - room)
+}
+
+// resultRoom is what a record needs besides its result: the activation's
+// fields, annotations and the note on truncated logs.
+const resultRoom = 16 << 10
+
+// resultFits reports whether a record with a result of maxResult bytes
+// fits a server's max_payload.
+func resultFits(maxPayload int64, maxResult int) bool {
+	return recordLimit(maxPayload) >= maxResult+resultRoom
 }
 
 // fitRecord encodes act with as many of its first log lines as fit in

@@ -104,7 +104,7 @@ func OpenEntities(ctx context.Context, js jetstream.JetStream, replicas int, log
 		return nil, fmt.Errorf("entities bucket: %w", err)
 	}
 	code, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      "code",
+		Bucket:      codeBucket,
 		Description: "Gust function code too large for an entity record",
 		Replicas:    replicas,
 		Storage:     jetstream.FileStorage,
@@ -367,10 +367,12 @@ func (e *Entities) StoreCode(ctx context.Context, code string) (string, error) {
 // The layout of the "code" object store's stream (NATS ADR-20, the same
 // in every client): one meta message per object name, rolled up, and the
 // chunks of each version under that version's NUID.
+// The names derive from the bucket's, so they cannot drift apart.
 const (
-	codeStreamName  = "OBJ_code"
-	codeMetaPrefix  = "$O.code.M."
-	codeChunkPrefix = "$O.code.C."
+	codeBucket      = "code"
+	codeStreamName  = "OBJ_" + codeBucket
+	codeMetaPrefix  = "$O." + codeBucket + ".M."
+	codeChunkPrefix = "$O." + codeBucket + ".C."
 )
 
 // CollectCode removes stored code that no entity refers to any more and

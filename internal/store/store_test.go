@@ -609,3 +609,18 @@ func TestFitRecordLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestResultFits checks the max_payload check of OpenActivations: the
+// embedded server's 8 MB holds a 1 MB result, an external server's
+// default 1 MB does not.
+func TestResultFits(t *testing.T) {
+	for _, c := range []struct {
+		payload int64
+		result  int
+		want    bool
+	}{{8 << 20, 1 << 20, true}, {1 << 20, 1 << 20, false}, {1 << 20, 512 << 10, true}, {2 << 20, 2 << 20, false}} {
+		if got := resultFits(c.payload, c.result); got != c.want {
+			t.Errorf("max_payload %d, result %d: fits %v, want %v", c.payload, c.result, got, c.want)
+		}
+	}
+}
